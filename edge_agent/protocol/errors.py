@@ -15,7 +15,7 @@ class EdgeProtocolError(WireError):
 
     kind = "edge"
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the WireError signature plus the kind
         self, kind: str, code: str, what: str, offset: int = -1, limit: int = -1, peer: str = ""
     ) -> None:
         super().__init__(code, what, offset, limit, peer)

@@ -29,7 +29,6 @@ from firmware.wire.cbor import Decoder, Encoder
 from firmware.wire.errors import WireError
 from firmware.wire.frame import (
     COUNTER_LEN,
-    HEADER_LEN,
     MAC_LEN,
     MAX_BODY,
     OVERHEAD,
@@ -220,7 +219,7 @@ class EdgeSession:
                 node_id,
                 msg[P.K_EPOCH],
                 msg[P.K_SEQ],
-                _pack_bytes(payload),
+                _pack_bytes(payload, msg),
                 len(msg[P.K_PACK]),
             )
         if msg_type == P.MSG_ALARM:
@@ -230,7 +229,7 @@ class EdgeSession:
                 msg[P.K_SEQ],
                 msg[P.K_ALARM],
                 msg[P.K_SEVERITY],
-                _pack_bytes(payload),
+                _pack_bytes(payload, msg),
                 len(msg[P.K_PACK]),
             )
         if msg_type == P.MSG_KEEPALIVE:
@@ -276,9 +275,7 @@ class EdgeSession:
         check.update(self._reader.header)
         check.update(body[:mac_at])
         if not hmac.compare_digest(check.digest()[:MAC_LEN], body[mac_at:]):
-            raise EdgeProtocolError(
-                "auth", "mac", "hello MAC does not verify", mac_at, -1, node_id
-            )
+            raise EdgeProtocolError("auth", "mac", "hello MAC does not verify", mac_at, -1, node_id)
         if msg[P.K_PROTOCOL] != P.PROTOCOL_VERSION:
             raise EdgeProtocolError(
                 "protocol",
@@ -338,7 +335,9 @@ class EdgeSession:
 
     def _require_established(self) -> None:
         if not self.established or self.closed:
-            raise EdgeProtocolError("protocol", "state", "session is not established", -1, -1, self.peer)
+            raise EdgeProtocolError(
+                "protocol", "state", "session is not established", -1, -1, self.peer
+            )
 
     def ack(self, epoch: int, seq: int, result: int = P.ACK_STORED) -> None:
         """Queue an ack: call only once the batch or alarm is durably stored."""
@@ -350,8 +349,17 @@ class EdgeSession:
     def command(self, command_id: int, name: str, args: dict[str, Any]) -> None:
         """Queue a command relayed from the fleet manager."""
         self._require_established()
-        self._frame(cbor2.dumps({P.K_TYPE: P.MSG_COMMAND, P.K_COMMAND_ID: command_id,
-                                 P.K_COMMAND: name, P.K_ARGS: args}, canonical=True))
+        self._frame(
+            cbor2.dumps(
+                {
+                    P.K_TYPE: P.MSG_COMMAND,
+                    P.K_COMMAND_ID: command_id,
+                    P.K_COMMAND: name,
+                    P.K_ARGS: args,
+                },
+                canonical=True,
+            )
+        )
 
     def send_message(self, message: bytes) -> None:
         """Queue an already encoded edge-to-node message (e.g. an OTA chunk)."""
@@ -369,21 +377,55 @@ class EdgeSession:
         self.closed = True
 
 
-def _pack_bytes(payload: memoryview) -> bytes:
+def _uint_len(n: int) -> int:
+    """Encoded size of a CBOR head with argument n (shortest form)."""
+    if n < 24:
+        return 1
+    if n < 0x100:
+        return 2
+    if n < 0x10000:
+        return 3
+    return 5 if n < 0x100000000 else 9
+
+
+def _pack_bytes(payload: memoryview, msg: dict[Any, Any]) -> bytes:
     """Slice the raw SenML pack out of a batch or alarm message.
 
-    K_PACK is the largest key, so in the node's deterministic encoding the pack
-    is the message's last item: skip the map head and the other pairs.
+    K_PACK is the largest one-byte key, so in the node's deterministic encoding
+    the pack is the message's last item. The fast path computes where it starts
+    from the decoded fields before it (each key is one byte); when that does not
+    land on ``key 23, array head`` (a peer that encodes non-canonically), the
+    message head is walked item by item instead.
     """
+    offset = 1 if len(msg) < 24 else 0
+    for key, value in msg.items():
+        if key == P.K_PACK or not offset:
+            continue
+        if type(value) is int and value >= 0:
+            offset += 1 + _uint_len(value)
+        elif type(value) is str:
+            size = len(value.encode())
+            offset += 1 + _uint_len(size) + size
+        else:
+            offset = 0
+    if offset and payload[offset] == P.K_PACK and payload[offset + 1] >> 5 == 4:
+        return bytes(payload[offset + 1 :])
+    return _pack_bytes_walk(payload)
+
+
+def _pack_bytes_walk(payload: memoryview) -> bytes:
+    """The slow path of :func:`_pack_bytes`: skip the other pairs one by one."""
     dec = Decoder(payload)
-    major_ai = payload[0]
-    pairs = major_ai & 0x1F
-    if major_ai >> 5 != 5 or pairs >= 24:
+    head = payload[0]
+    pairs = head & 0x1F
+    if head >> 5 != 5 or pairs >= 24:
         raise EdgeProtocolError("protocol", "shape", "message map head is not canonical")
     dec.pos = 1
-    for _ in range(pairs):
+    for index in range(pairs):
         key = dec.item(1)
         if key == P.K_PACK:
+            if index != pairs - 1:
+                raise EdgeProtocolError("protocol", "shape", "the pack is not the last field")
             return bytes(payload[dec.pos :])
         dec.item(1)
     raise EdgeProtocolError("protocol", "field", "message has no pack")

@@ -15,7 +15,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x: int) -> int:
+    def const(x: int) -> int:  # type: ignore[misc]
         return x
 
 
@@ -85,7 +85,8 @@ class Encoder:
         if pos + n > len(self.buf):
             raise CborError(
                 "overflow",
-                "encoded item needs %d more bytes than the buffer holds" % (pos + n - len(self.buf)),
+                "encoded item needs %d more bytes than the buffer holds"
+                % (pos + n - len(self.buf)),
                 pos,
                 len(self.buf),
             )
@@ -252,11 +253,23 @@ class Decoder:
         if ai == 24:
             return major, ai, self.data[self._need(1, "1-byte argument")]
         if ai == 25:
-            return major, ai, struct.unpack_from(">H", self.data, self._need(2, "2-byte argument"))[0]
+            return (
+                major,
+                ai,
+                struct.unpack_from(">H", self.data, self._need(2, "2-byte argument"))[0],
+            )
         if ai == 26:
-            return major, ai, struct.unpack_from(">I", self.data, self._need(4, "4-byte argument"))[0]
+            return (
+                major,
+                ai,
+                struct.unpack_from(">I", self.data, self._need(4, "4-byte argument"))[0],
+            )
         if ai == 27:
-            return major, ai, struct.unpack_from(">Q", self.data, self._need(8, "8-byte argument"))[0]
+            return (
+                major,
+                ai,
+                struct.unpack_from(">Q", self.data, self._need(8, "8-byte argument"))[0],
+            )
         if ai == 31:
             if major == MAJOR_SIMPLE:
                 raise CborError("break", "unexpected break code 0xff", start)

@@ -23,7 +23,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x: int) -> int:
+    def const(x: int) -> int:  # type: ignore[misc]
         return x
 
 
@@ -147,10 +147,15 @@ class FrameReader:
         if i > start:
             self.start = i
             self.discarded += i - start
-            raise self._error("garbage", "%d bytes before a frame sync discarded" % (i - start), start)
+            raise self._error(
+                "garbage", "%d bytes before a frame sync discarded" % (i - start), start
+            )
         if end - start < HEADER_LEN:
             return None
-        if buf[start + 2] != FRAME_VERSION or crc8(self.mv[start + 2 : start + 6]) != buf[start + 6]:
+        if (
+            buf[start + 2] != FRAME_VERSION
+            or crc8(self.mv[start + 2 : start + 6]) != buf[start + 6]
+        ):
             self.start = start + 1
             self.discarded += 1
             if buf[start + 6] == crc8(self.mv[start + 2 : start + 6]):

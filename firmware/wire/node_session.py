@@ -29,7 +29,14 @@ from firmware.wire.frame import (
     write_header,
     write_trailer,
 )
-from firmware.wire.mac import DIR_EDGE_TO_NODE, DIR_NODE_TO_EDGE, ZERO_NONCE, MacKey, equal, frame_mac
+from firmware.wire.mac import (
+    DIR_EDGE_TO_NODE,
+    DIR_NODE_TO_EDGE,
+    ZERO_NONCE,
+    MacKey,
+    equal,
+    frame_mac,
+)
 
 STATE_IDLE = 0
 STATE_HELLO_SENT = 1
@@ -190,7 +197,9 @@ class NodeSession:
             msg = _decode(body, mac_at)
             nonce = msg.get(P.K_NONCE) if isinstance(msg, dict) else None
             if not isinstance(nonce, bytes) or len(nonce) != P.NONCE_LEN:
-                raise ProtocolError("field", "expected a welcome with a %d-byte nonce" % P.NONCE_LEN)
+                raise ProtocolError(
+                    "field", "expected a welcome with a %d-byte nonce" % P.NONCE_LEN
+                )
             edge_nonce = nonce
         expected = frame_mac(
             self.key,

@@ -11,7 +11,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x: int) -> int:
+    def const(x: int) -> int:  # type: ignore[misc]
         return x
 
 
@@ -174,7 +174,7 @@ def _check_value(msg_type: int, key: int, kind: int, value: object) -> None:
             raise _bad(msg_type, key, "must be an unsigned integer")
         if value >= 0x10000000000000000:
             raise _bad(msg_type, key, "does not fit in 64 bits")
-    elif kind == _T_TEXT or kind == _T_DETAIL:
+    elif kind in (_T_TEXT, _T_DETAIL):
         limit = MAX_TEXT if kind == _T_TEXT else MAX_DETAIL
         if not isinstance(value, str):
             raise _bad(msg_type, key, "must be text")
@@ -210,8 +210,7 @@ def check_message(msg: object, from_node: bool) -> int:
     if msg_type not in allowed:
         raise ProtocolError(
             "direction",
-            "%s is not sent by the %s"
-            % (MESSAGE_NAMES[msg_type], "node" if from_node else "edge"),
+            "%s is not sent by the %s" % (MESSAGE_NAMES[msg_type], "node" if from_node else "edge"),
         )
     shape = SHAPES.get(msg_type)
     if shape is None:

@@ -11,7 +11,7 @@ try:
     from micropython import const
 except ImportError:
 
-    def const(x: int) -> int:
+    def const(x: int) -> int:  # type: ignore[misc]
         return x
 
 
@@ -36,6 +36,7 @@ UT = const(7)
 VD = const(8)
 
 LABELS = (BVER, BN, BT, BU, BV, BS, N, U, V, VS, VB, S, T, UT, VD)
+_LABEL_SET = set(LABELS)
 
 # A pack holds at most this many records (bounds the node's buffer and the
 # edge's work per message).
@@ -201,18 +202,17 @@ def check_pack(pack: object, where: str = "pack") -> int:
     n = len(pack)
     if n == 0 or n > MAX_RECORDS:
         raise ProtocolError("pack", "%s holds %d records" % (where, n), -1, MAX_RECORDS)
-    i = 0
-    for rec in pack:
-        if not isinstance(rec, dict):
+    known = _LABEL_SET.issuperset
+    for i, rec in enumerate(pack):
+        if type(rec) is not dict:
             raise ProtocolError("pack", "%s record %d is not a map" % (where, i))
-        for key, value in rec.items():
-            if key not in LABELS:
-                raise ProtocolError(
-                    "pack", "%s record %d has unknown label %r" % (where, i, key)
-                )
-            if isinstance(value, float):
-                raise ProtocolError(
-                    "pack", "%s record %d label %d holds a float" % (where, i, key)
-                )
-        i += 1
+        if not known(rec):
+            for key in rec:
+                if key not in _LABEL_SET:
+                    raise ProtocolError(
+                        "pack", "%s record %d has unknown label %r" % (where, i, key)
+                    )
+        for value in rec.values():
+            if type(value) is float:
+                raise ProtocolError("pack", "%s record %d holds a float" % (where, i))
     return n

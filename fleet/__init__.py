@@ -1,0 +1,10 @@
+"""CityNerve fleet manager: node registry, provisioning, signed releases and rollouts."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__: str = version("citynerve")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = ["__version__"]
