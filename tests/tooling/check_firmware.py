@@ -28,7 +28,8 @@ board's own modules (``machine``, ``micropython``, ``hashlib``, ``time``,
 ``network``, ``_mpy_shed``...). This script merges both into one typeshed-shaped
 directory per board (``.venv/stubs/typeshed-<board>/stdlib`` with the board
 modules added to VERSIONS) and runs mypy with ``--custom-typeshed-dir`` on it,
-``--no-site-packages`` (a node has no PyPI packages) and ``--strict``. So:
+``--no-site-packages`` (a node has no PyPI packages) and the config in
+``MYPY_CONFIG`` (strict flags for ``firmware.wire``, checked bodies elsewhere). So:
 - a module that the board does not have (``argparse``, ``functools``,
   ``dataclasses``, ``cbor2``...) is an import error;
 - a function or method that the board's module lacks is an error
@@ -42,13 +43,12 @@ those modules (``os.getpid``) pass. Arguments are checked loosely where a board
 stub says ``*args, **kwargs`` (``hashlib.sha256().update``). The check cannot
 see what a port compiled out (e.g. a board without ``deflate``).
 
-Flags relaxed from ``--strict``: ``--no-warn-return-any``, because many board
-functions return ``Incomplete`` (Any), e.g. ``hashlib.sha256().digest()``, and
-returning that from a typed function is no portability problem; and
-``--no-warn-unused-ignores``, because one source is checked against several
-boards' stubs (and CPython's, by the project's mypy run, which follows the
-firmware modules that host code imports) and an ignore needed by one of them
-may be unused by another.
+Not required: ``warn_return_any``, because many board functions return
+``Incomplete`` (Any), e.g. ``hashlib.sha256().digest()``, and returning that
+from a typed function is no portability problem; ``warn_unused_ignores``,
+because one source is checked against several boards' stubs (and CPython's, by
+the project's mypy run, which follows the firmware modules that host code
+imports) and an ignore needed by one of them is unused in another.
 """
 
 import argparse
@@ -169,25 +169,49 @@ def build_typeshed(board_dir: Path, dest: Path) -> None:
     tmp.rename(dest)
 
 
+# The wire package is imported by host code and carries full annotations: it is
+# held to the strict flags and every body is checked. The app modules run only
+# on the node: their module-level code and annotated functions are checked
+# against the board stubs; unannotated functions are not (mypy cannot infer
+# the attribute types of code written without typing imports).
+MYPY_CONFIG = """\
+[mypy]
+python_version = 3.11
+allow_untyped_globals = True
+no_implicit_optional = True
+strict_equality = True
+warn_redundant_casts = True
+extra_checks = True
+
+[mypy-{package}.wire.*]
+check_untyped_defs = True
+disallow_untyped_defs = True
+disallow_incomplete_defs = True
+disallow_untyped_calls = True
+disallow_any_generics = True
+disallow_untyped_decorators = True
+no_implicit_reexport = True
+warn_unreachable = True
+"""
+
+
 def run_mypy(package: Path, typeshed: Path, board: str) -> int:
     """Type-check ``package`` against one board's typeshed; return mypy's exit status."""
+    cache = package.parent / ".mypy_cache" / ("firmware-" + board)
+    cache.mkdir(parents=True, exist_ok=True)
+    config = cache / "mypy.ini"
+    config.write_text(MYPY_CONFIG.format(package=package.name))
     cmd = [
         sys.executable,
         "-m",
         "mypy",
         "--config-file",
-        "",  # an empty name: no config file, only the flags below
+        str(config),
         "--custom-typeshed-dir",
         str(typeshed),
         "--no-site-packages",
-        "--python-version",
-        "3.11",
-        "--strict",
-        "--warn-unreachable",
-        "--no-warn-return-any",
-        "--no-warn-unused-ignores",
         "--cache-dir",
-        str(package.parent / ".mypy_cache" / ("firmware-" + board)),
+        str(cache),
         "-p",
         package.name,
     ]
