@@ -1,0 +1,171 @@
+# The loader: the small program a node boots into (installed as /loader.py,
+# started by a two-line /main.py). It is never replaced blindly: an update
+# replaces an app slot, never this file. It owns the boot state:
+#
+#   boots     boots counted since provisioning
+#   failures  consecutive boots that did not confirm (crash before confirm, or a
+#             watchdog reset); a wake from deep sleep is not a failure
+#   active    the confirmed app slot, "a" or "b"
+#   trial     a freshly installed slot on probation, or None
+#   tries     boots of the trial slot so far
+#   bad       slots that failed their trial (an update will not be retried)
+#   running   set at every boot, cleared by confirm()
+#
+# Flash layout (paths relative to the filesystem root):
+#   main.py, loader.py   this loader
+#   base/firmware/...    the base image: wire protocol, link, queue and safe mode;
+#                        replaced only together with the loader by a technician
+#   a/firmware/...       app slot A (a complete firmware package + manifest)
+#   b/firmware/...       app slot B
+#   cfg/                 provisioned config, key and board file (format versioned)
+#   q/                   the reading queue
+#   boot.json            this state
+#
+# Boot: a trial slot runs at most TRIAL_TRIES times without confirming, then
+# the loader rolls back to the active slot. After SAFE_AFTER failed boots in a
+# row the node starts safe mode from base/ (link and update only), which works
+# even when the active slot is broken. An app slot that cannot be imported also
+# falls back to safe mode.
+
+import os
+import sys
+
+try:
+    import json
+except ImportError:
+    import ujson as json  # type: ignore[no-redef]
+
+STATE = "boot.json"
+FORMAT = 1
+SAFE_AFTER = 3
+TRIAL_TRIES = 2
+
+# machine.reset_cause() values differ by port; the loader only needs to know
+# whether this boot is a wake from deep sleep or a watchdog reset.
+try:
+    import machine
+
+    _DEEPSLEEP = getattr(machine, "DEEPSLEEP_RESET", -1)
+    _WDT = getattr(machine, "WDT_RESET", -2)
+
+    def _reset_cause() -> int:
+        return machine.reset_cause()
+
+except (ImportError, AttributeError):
+    _DEEPSLEEP = -1
+    _WDT = -2
+
+    def _reset_cause() -> int:
+        return 0
+
+
+def _default() -> dict:  # type: ignore[type-arg]
+    return {
+        "format": FORMAT,
+        "boots": 0,
+        "failures": 0,
+        "active": "a",
+        "trial": None,
+        "tries": 0,
+        "bad": [],
+        "running": False,
+        "safe": False,
+        "slot": "a",
+    }
+
+
+def read_state(root: str = "") -> dict:  # type: ignore[type-arg]
+    try:
+        with open(root + STATE) as f:
+            state = json.loads(f.read())
+        if isinstance(state, dict) and state.get("format") == FORMAT:
+            return state
+    except (OSError, ValueError):
+        pass
+    return _default()
+
+
+def write_state(state: dict, root: str = "") -> None:  # type: ignore[type-arg]
+    tmp = root + STATE + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(state))
+    os.rename(tmp, root + STATE)
+
+
+# Decides what this boot runs; records it. Returns (slot or "base", safe).
+def decide(state: dict, cause: int) -> tuple:  # type: ignore[type-arg]
+    state["boots"] += 1
+    if cause == _WDT or (state["running"] and cause != _DEEPSLEEP):
+        state["failures"] += 1
+    state["running"] = True
+    trial = state["trial"]
+    if trial is not None:
+        if state["tries"] >= TRIAL_TRIES:
+            # the update never confirmed: roll back
+            state["bad"].append(trial)
+            state["trial"] = None
+            state["tries"] = 0
+            state["failures"] = 0
+        else:
+            state["tries"] += 1
+            state["slot"] = trial
+            state["safe"] = False
+            return trial, False
+    if state["failures"] >= SAFE_AFTER:
+        state["slot"] = "base"
+        state["safe"] = True
+        return "base", True
+    state["slot"] = state["active"]
+    state["safe"] = False
+    return state["active"], False
+
+
+# Called by the app once it is healthy (sampling and a link session worked):
+# clears the failure count, and makes a trial slot the active one.
+def confirm(root: str = "") -> None:
+    state = read_state(root)
+    state["running"] = False
+    state["failures"] = 0
+    if state["trial"] is not None and state["slot"] == state["trial"]:
+        state["active"] = state["trial"]
+        state["trial"] = None
+        state["tries"] = 0
+    write_state(state, root)
+
+
+# Marks a freshly installed and verified slot for a trial boot.
+def set_trial(slot: str, root: str = "") -> None:
+    state = read_state(root)
+    state["trial"] = slot
+    state["tries"] = 0
+    if slot in state["bad"]:
+        state["bad"].remove(slot)
+    write_state(state, root)
+
+
+def _start(slot: str, safe: bool) -> None:
+    path = "base" if slot == "base" else slot
+    sys.path.insert(0, path)
+    from firmware.app import main  # type: ignore[attr-defined]  # from the chosen slot
+
+    main.run(safe=safe, slot=slot)
+
+
+def boot() -> None:
+    state = read_state()
+    slot, safe = decide(state, _reset_cause())
+    write_state(state)
+    try:
+        _start(slot, safe)
+    except ImportError as e:
+        # the slot is broken (missing or corrupt files): count it and go to safe mode
+        print("loader: slot %s does not start: %s" % (slot, e))
+        state["failures"] = SAFE_AFTER
+        state["safe"] = True
+        state["slot"] = "base"
+        write_state(state)
+        sys.path.pop(0)
+        for name in list(sys.modules):
+            if name.startswith("firmware"):
+                del sys.modules[name]
+        _start("base", True)
