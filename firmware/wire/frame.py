@@ -39,6 +39,7 @@ COUNTER_LEN = const(4)
 MAC_LEN = const(16)
 MIN_BODY = const(21)  # counter + at least one CBOR byte + MAC
 MAX_BODY = const(4096)  # the largest body any receiver must accept
+NODE_MAX_BODY = const(1024)  # what a node sends and receives (its buffers)
 
 
 def _crc8_table() -> bytes:

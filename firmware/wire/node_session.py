@@ -23,7 +23,7 @@ from firmware.wire.frame import (
     COUNTER_LEN,
     HEADER_LEN,
     MAC_LEN,
-    MAX_BODY,
+    NODE_MAX_BODY,
     OVERHEAD,
     FrameReader,
     write_header,
@@ -53,7 +53,7 @@ class NodeSession:
         key: bytes,
         nonce: bytes,
         address: int = 0,
-        max_body: int = MAX_BODY,
+        max_body: int = NODE_MAX_BODY,
     ) -> None:
         if len(nonce) != P.NONCE_LEN:
             raise ValueError("nonce must be %d random bytes" % P.NONCE_LEN)
@@ -67,8 +67,9 @@ class NodeSession:
         self.rx_counter = -1
         self.tx = bytearray(OVERHEAD + max_body)
         self.tx_mv = memoryview(self.tx)
-        self.msg = bytearray(max_body - COUNTER_LEN - MAC_LEN)
-        self.enc = Encoder(self.msg)
+        # messages the node makes are encoded in place, behind header and counter
+        self.enc = Encoder(self.tx, HEADER_LEN + COUNTER_LEN)
+        self.max_message = max_body - COUNTER_LEN - MAC_LEN
         self.reader = FrameReader(max_body, "edge")
         self.edge_time = 0
         self.config_version = 0
@@ -79,25 +80,30 @@ class NodeSession:
 
     # Frames an encoded message (e.g. a batch read back from the flash queue).
     def frame(self, payload: bytes | bytearray | memoryview) -> memoryview:
+        n = len(payload)
+        if n > self.max_message:
+            raise ProtocolError(
+                "size", "message of %d bytes does not fit a frame" % n, -1, self.max_message, "edge"
+            )
+        p = HEADER_LEN + COUNTER_LEN
+        self.tx[p : p + n] = payload
+        return self._seal(n)
+
+    # Adds header, counter, MAC and CRC around the n-byte message in tx.
+    def _seal(self, n: int) -> memoryview:
         if self.state == STATE_CLOSED:
             raise ProtocolError("closed", "session is closed", -1, -1, "edge")
         if self.tx_counter > _COUNTER_MAX:
             raise ProtocolError("counter", "frame counter exhausted: reconnect", -1, -1, "edge")
-        n = len(payload)
         body_len = COUNTER_LEN + n + MAC_LEN
         tx = self.tx
-        if HEADER_LEN + body_len + 4 > len(tx):
-            raise ProtocolError(
-                "size", "message of %d bytes does not fit a frame" % n, -1, len(self.msg), "edge"
-            )
         p = write_header(tx, self.address, body_len)
         c = self.tx_counter
         tx[p] = c >> 24
         tx[p + 1] = (c >> 16) & 0xFF
         tx[p + 2] = (c >> 8) & 0xFF
         tx[p + 3] = c & 0xFF
-        tx[p + 4 : p + 4 + n] = payload
-        mac_at = p + 4 + n
+        mac_at = p + COUNTER_LEN + n
         tx[mac_at : mac_at + MAC_LEN] = frame_mac(
             self.key,
             DIR_NODE_TO_EDGE,
@@ -110,7 +116,7 @@ class NodeSession:
         return self.tx_mv[: write_trailer(tx, body_len)]
 
     def _frame_encoded(self) -> memoryview:
-        return self.frame(self.enc.view())
+        return self._seal(self.enc.pos - HEADER_LEN - COUNTER_LEN)
 
     def hello(
         self,

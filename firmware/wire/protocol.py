@@ -170,7 +170,7 @@ def _bad(msg_type: int, key: int, what: str) -> ProtocolError:
 
 def _check_value(msg_type: int, key: int, kind: int, value: object) -> None:
     if kind == _T_UINT:
-        if not isinstance(value, int) or value is True or value is False or value < 0:
+        if type(value) is not int or value < 0:
             raise _bad(msg_type, key, "must be an unsigned integer")
         if value >= 0x10000000000000000:
             raise _bad(msg_type, key, "does not fit in 64 bits")
@@ -203,8 +203,11 @@ def _check_value(msg_type: int, key: int, kind: int, value: object) -> None:
 def check_message(msg: object, from_node: bool) -> int:
     if not isinstance(msg, dict):
         raise ProtocolError("shape", "message is not a map")
+    for key in msg:
+        if type(key) is not int:
+            raise ProtocolError("shape", "message key %r is not an integer" % (key,))
     msg_type = msg.get(K_TYPE)
-    if not isinstance(msg_type, int) or msg_type not in MESSAGE_NAMES:
+    if type(msg_type) is not int or msg_type not in MESSAGE_NAMES:
         raise ProtocolError("type", "unknown message type %r" % (msg_type,))
     allowed = NODE_TO_EDGE if from_node else EDGE_TO_NODE
     if msg_type not in allowed:

@@ -206,9 +206,9 @@ def check_pack(pack: object, where: str = "pack") -> int:
     for i, rec in enumerate(pack):
         if type(rec) is not dict:
             raise ProtocolError("pack", "%s record %d is not a map" % (where, i))
-        if not known(rec):
+        if not known(rec) or True in rec or False in rec:
             for key in rec:
-                if key not in _LABEL_SET:
+                if type(key) is not int or key not in _LABEL_SET:
                     raise ProtocolError(
                         "pack", "%s record %d has unknown label %r" % (where, i, key)
                     )

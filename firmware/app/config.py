@@ -1,0 +1,152 @@
+# The provisioned node config (cfg/node.json, written by `fleet flash`), the
+# node key (cfg/key.bin, 32 bytes) and the board file (cfg/board.json). Each
+# file carries a format version. load() fills defaults for missing optional
+# settings and raises ConfigError naming the file and key for anything wrong;
+# the app then starts safe mode instead of guessing.
+
+import json
+
+from firmware.app import store
+
+CONFIG_FORMAT = 1
+CONFIG_PATH = "cfg/node.json"
+KEY_PATH = "cfg/key.bin"
+BOARD_PATH = "cfg/board.json"
+KITS = ("elevator", "hydrant", "manhole")
+
+# Defaults per kit: reading interval, readings per batch and thresholds.
+DEFAULTS = {
+    "elevator": {
+        "power": "mains",
+        "sample_s": 60,
+        "batch_readings": 20,
+        "thresholds": {
+            "door_open_s": 60,
+            "trip_mg": 40,  # vertical acceleration that starts a trip, milli-g
+            "rough_rms_mg": 150,  # vibration RMS of a trip that counts as rough
+            "entrapment_s": 120,  # stopped between floors with the door closed
+        },
+    },
+    "hydrant": {
+        "power": "battery",
+        "sample_s": 900,
+        "batch_readings": 16,
+        "thresholds": {
+            "pressure_low_pa": 150000,
+            "hammer_pa": 250000,  # pressure swing within a burst window
+            "impact_mg": 2000,
+            "tilt_cdeg": 500,  # 5 degrees from the install baseline
+            "freeze_ccel": 100,  # 1 degC
+        },
+    },
+    "manhole": {
+        "power": "battery",
+        "sample_s": 900,
+        "batch_readings": 16,
+        "thresholds": {
+            "tilt_cdeg": 1000,
+            "level_high_mm": 1500,
+            "h2s_alarm_ppb": 10000,  # 10 ppm
+        },
+    },
+}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _require(cfg, key, kind, where):
+    if key not in cfg:
+        raise ConfigError("%s: missing key %r" % (where, key))
+    value = cfg[key]
+    if kind is int and (not isinstance(value, int) or value is True or value is False):
+        raise ConfigError("%s: %r must be an integer, got %r" % (where, key, value))
+    if kind is not int and not isinstance(value, kind):
+        raise ConfigError("%s: %r has the wrong type (%r)" % (where, key, value))
+    return value
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read())
+    except OSError:
+        raise ConfigError("%s: missing (the node is not provisioned)" % path) from None
+    except ValueError:
+        raise ConfigError("%s: not valid JSON" % path) from None
+
+
+# Validates a config dict (also used by the fleet before writing it) and
+# returns it with defaults filled in.
+def check(cfg, where=CONFIG_PATH):
+    if not isinstance(cfg, dict):
+        raise ConfigError("%s: must be a JSON object" % where)
+    if cfg.get("format") != CONFIG_FORMAT:
+        raise ConfigError(
+            "%s: format %r, this firmware reads %d" % (where, cfg.get("format"), CONFIG_FORMAT)
+        )
+    node_id = _require(cfg, "node_id", str, where)
+    if not 0 < len(node_id) <= 64:
+        raise ConfigError("%s: 'node_id' must be 1..64 characters" % where)
+    kit = _require(cfg, "kit", str, where)
+    if kit not in KITS:
+        raise ConfigError("%s: 'kit' must be one of %s, got %r" % (where, ", ".join(KITS), kit))
+    edge = _require(cfg, "edge", dict, where)
+    if "tcp" in edge:
+        endpoints = edge["tcp"]
+        if not isinstance(endpoints, list) or not endpoints:
+            raise ConfigError("%s: 'edge.tcp' must be a non-empty list of HOST:PORT" % where)
+        for ep in endpoints:
+            host, _, port = str(ep).rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError("%s: 'edge.tcp' entry %r is not HOST:PORT" % (where, ep))
+    elif "serial" in edge:
+        serial = edge["serial"]
+        if not isinstance(serial, dict) or not isinstance(serial.get("uart"), int):
+            raise ConfigError("%s: 'edge.serial' needs an integer 'uart'" % where)
+    else:
+        raise ConfigError("%s: 'edge' needs 'tcp' or 'serial'" % where)
+    defaults = DEFAULTS[kit]
+    out = dict(cfg)
+    for key in ("power", "sample_s", "batch_readings"):
+        out.setdefault(key, defaults[key])
+    if out["power"] not in ("mains", "battery"):
+        raise ConfigError("%s: 'power' must be 'mains' or 'battery'" % where)
+    for key in ("sample_s", "batch_readings"):
+        value = out[key]
+        if not isinstance(value, int) or value is True or value < 1:
+            raise ConfigError("%s: %r must be a positive integer" % (where, key))
+    thresholds = dict(defaults["thresholds"])
+    given = out.get("thresholds", {})
+    if not isinstance(given, dict):
+        raise ConfigError("%s: 'thresholds' must be an object" % where)
+    for key, value in given.items():
+        if key not in thresholds:
+            raise ConfigError("%s: unknown threshold %r for kit %s" % (where, key, kit))
+        if not isinstance(value, int) or value is True:
+            raise ConfigError("%s: threshold %r must be an integer" % (where, key))
+        thresholds[key] = value
+    out["thresholds"] = thresholds
+    out.setdefault("config_version", 0)
+    return out
+
+
+def load():
+    cfg = check(_read(CONFIG_PATH))
+    try:
+        with open(KEY_PATH, "rb") as f:
+            key = f.read()
+    except OSError:
+        raise ConfigError("%s: missing (the node is not provisioned)" % KEY_PATH) from None
+    if len(key) < 16:
+        raise ConfigError("%s: key is %d bytes, needs at least 16" % (KEY_PATH, len(key)))
+    board = _read(BOARD_PATH)
+    if not isinstance(board, dict) or "name" not in board:
+        raise ConfigError("%s: must be an object with a 'name'" % BOARD_PATH)
+    return cfg, key, board
+
+
+def save(cfg):
+    store.makedirs("cfg")
+    store.write_json(CONFIG_PATH, check(cfg))
