@@ -142,8 +142,10 @@ def load():
     if len(key) < 16:
         raise ConfigError("%s: key is %d bytes, needs at least 16" % (KEY_PATH, len(key)))
     board = _read(BOARD_PATH)
-    if not isinstance(board, dict) or "name" not in board:
-        raise ConfigError("%s: must be an object with a 'name'" % BOARD_PATH)
+    if not isinstance(board, dict) or "board" not in board or board.get("kit") != cfg["kit"]:
+        raise ConfigError(
+            "%s: must be the board file for kit %s (keys 'board', 'kit')" % (BOARD_PATH, cfg["kit"])
+        )
     return cfg, key, board
 
 
