@@ -136,6 +136,9 @@ class Link:
         self.backoff_max_ms = backoff_max_ms
         self.max_body = max_body
         self.on_command = on_command
+        self.on_welcome = None  # on_welcome(msg): e.g. set the RTC
+        self.status_source = None  # status_source() -> health dict, sent after welcome
+        self.status_every_s = 3600
         self.stats = LinkStats()
         self.connected = False
         self.keepalive_s = 60
@@ -149,6 +152,7 @@ class Link:
         self._done = None
         self._failure = None
         self._stop = False
+        self._status_at = 0
 
     # A new item is in the queue: send it now.
     def kick(self):
@@ -234,9 +238,12 @@ class Link:
             for name, value in session.feed(data):
                 if name == "welcome":
                     clock.set_wall(value[P.K_TIME])
+                    if self.on_welcome is not None:
+                        self.on_welcome(value)
                     self.keepalive_s = value[P.K_KEEPALIVE] or 60
                     self.config_version = value[P.K_CONFIG]
                     self.connected = True
+                    await self._send_status()
                     return True
                 if name == "error":
                     self.stats.error(value.reason())
@@ -342,7 +349,15 @@ class Link:
                         raise
                     continue
 
+    async def _send_status(self):
+        if self.status_source is not None:
+            await self._write(self._session.status(self.status_source()))
+            self._status_at = clock.ticks_ms()
+
     async def _keepalive(self):
         while True:
             await asyncio.sleep(max(1, self.keepalive_s // 2))
-            await self._write(self._session.keepalive())
+            if clock.ticks_diff(clock.ticks_ms(), self._status_at) >= self.status_every_s * 1000:
+                await self._send_status()
+            else:
+                await self._write(self._session.keepalive())

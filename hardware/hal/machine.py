@@ -743,6 +743,11 @@ class UART(io.IOBase):
         self.timeout = timeout
         self.timeout_char = timeout_char
         self.rxbuf = max(rxbuf, 32)
+        # a UART shared by several sensors through pin re-routing (ESP32-C3):
+        # tell the in-process device which pins are connected now
+        pump = self._ch.pump
+        if pump is not None and hasattr(pump.device, "route"):
+            pump.device.route(tx, rx)
 
     def deinit(self):
         ch = _channels.pop(self._id, None)

@@ -1,0 +1,308 @@
+# The node application, started by the loader from an app slot:
+#   main.run(safe=False, slot="a")
+#
+# Mains nodes (elevators) stay connected: the link supervisor, the kit's
+# watchers, the periodic sampler, status reports and the watchdog feeder run
+# as asyncio tasks. Battery nodes (hydrants, manholes) run one duty cycle per
+# boot: restore detector state, handle the wake reason, sample, queue, connect
+# when a batch is due (every `uplink_every` wakes) or an alarm was raised,
+# send, save state and deep-sleep; their alarm inputs wake them.
+#
+# Safe mode (after repeated failed boots) runs the link and status only, so the
+# fleet can still reach the node and update it.
+#
+# The watchdog is fed only while both the sampler and the link supervisor have
+# shown progress recently, so a hung task resets the node.
+
+import asyncio
+
+from firmware.app import clock, store
+from firmware.app import config as config_mod
+from firmware.app.health import Health
+from firmware.app.link import Link, SerialTransport, TcpTransport
+from firmware.app.queue import FlashQueue
+from firmware.app.recorder import Recorder
+from firmware.wire import protocol as P
+
+FIRMWARE_VERSION = "0.1.0"
+KIT_STATE = "state/kit.json"
+WDT_TIMEOUT_MS = 30000
+STATUS_EVERY_S = 3600
+
+try:
+    import machine
+except ImportError:  # CPython load-generator path
+    machine = None
+
+
+def _reset_cause():
+    if machine is None:
+        return 0
+    try:
+        return machine.reset_cause()
+    except AttributeError:
+        return 0
+
+
+def _woke_from_deepsleep():
+    return machine is not None and _reset_cause() == getattr(machine, "DEEPSLEEP_RESET", -1)
+
+
+def _boot_count():
+    try:
+        import loader
+
+        return loader.read_state()["boots"]
+    except (ImportError, KeyError):
+        return 0
+
+
+def _confirm():
+    try:
+        import loader
+
+        loader.confirm()
+    except ImportError:
+        pass
+
+
+def restore_clock():
+    # an RTC that kept running (deep sleep, soft reset) gives the wall time back
+    import time
+
+    now = time.time()
+    if now > 1600000000:
+        clock.set_wall(now)
+
+
+def set_rtc(epoch_s):
+    clock.set_wall(epoch_s)
+    if machine is None:
+        return
+    import time
+
+    t = time.gmtime(epoch_s)
+    try:
+        machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+    except (AttributeError, OSError):
+        pass
+
+
+def _transport(cfg, hw):
+    edge = cfg["edge"]
+    if "tcp" in edge:
+        host, _, port = edge["tcp"][0].rpartition(":")
+        return TcpTransport(host, int(port))
+    serial = edge["serial"]
+    uart = machine.UART(serial["uart"], baudrate=serial.get("baud", 115200), timeout=0)
+    return SerialTransport(uart, "uart%d" % serial["uart"])
+
+
+class Node:
+    def __init__(self, cfg, key, board, slot, safe):
+        self.cfg = cfg
+        self.board = board
+        self.slot = slot
+        self.safe = safe
+        self.health = Health(_reset_cause(), _boot_count())
+        self.queue = FlashQueue("q")
+        self.link = None
+        self.recorder = Recorder(self.queue, cfg["node_id"], cfg["batch_readings"])
+        self.hw = None
+        self.kit = None
+        self.wdt = None
+        self.beats = {"sampler": clock.ticks_ms(), "link": clock.ticks_ms()}
+        self.confirmed = False
+        self.key = key
+        self.reboot_requested = False
+
+    def build(self):
+        cfg = self.cfg
+        if not self.safe:
+            from firmware.app import hw as hw_mod
+            from firmware.app.kits import make_kit  # type: ignore[import-not-found]
+
+            self.hw = hw_mod.build(self.board)
+            self.kit = make_kit(cfg["kit"], self.hw, cfg["thresholds"], self.recorder, self.health)
+        caps = ["ota", "status"] if self.safe else ["ota", "status", "alarm"]
+        hello = {
+            "firmware": FIRMWARE_VERSION + ("-safe" if self.safe else ""),
+            "slot": self.slot,
+            "boot": self.health.boot,
+            "kit": cfg["kit"],
+            "caps": caps,
+        }
+        self.link = Link(
+            _transport(cfg, self.hw),
+            self.queue,
+            cfg["node_id"],
+            self.key,
+            hello,
+            on_command=self.command,
+        )
+        self.link.on_welcome = self.welcomed
+        self.link.status_source = self.status
+        self.recorder.on_alarm = self.link.kick
+
+    def status(self):
+        battery = -1
+        if self.hw is not None:
+            from firmware.app import hw as hw_mod
+
+            battery = hw_mod.battery_mv(self.hw)
+        report = self.health.report(self.queue, self.link.stats, battery)
+        report["safe"] = self.safe
+        report["recorded"] = self.recorder.readings
+        return report
+
+    def welcomed(self, msg):
+        set_rtc(msg[P.K_TIME])
+
+    # Commands relayed by the edge from the fleet manager.
+    def command(self, name, args):
+        if name == "reboot":
+            self.reboot_requested = True
+            return P.CMD_OK, "rebooting"
+        if name == "sample":
+            if self.kit is None:
+                return P.CMD_FAILED, "safe mode: no sampling"
+            self.kit.sample()
+            self.recorder.flush()
+            self.link.kick()
+            return P.CMD_OK, ""
+        if name == "status":
+            return P.CMD_OK, str(self.status())[:250]
+        return P.CMD_UNKNOWN, "unknown command %s" % name
+
+    def beat(self, name):
+        self.beats[name] = clock.ticks_ms()
+
+    def _healthy(self):
+        now = clock.ticks_ms()
+        limit = max(WDT_TIMEOUT_MS, self.cfg["sample_s"] * 2000)
+        return all(clock.ticks_diff(now, stamp) <= limit for stamp in self.beats.values())
+
+    def start_watchdog(self):
+        if machine is None or not hasattr(machine, "WDT"):
+            return
+        self.wdt = machine.WDT(timeout=WDT_TIMEOUT_MS)
+
+    async def feed_watchdog(self):
+        while True:
+            if self.wdt is not None and self._healthy():
+                self.wdt.feed()
+            if self.reboot_requested:
+                await asyncio.sleep(1)
+                machine.reset()
+            await asyncio.sleep(WDT_TIMEOUT_MS // 3000)
+
+    async def sampler(self):
+        period = self.cfg["sample_s"]
+        while True:
+            self.beat("sampler")
+            if self.kit is not None:
+                self.kit.sample()
+            await asyncio.sleep(period)
+
+    async def link_watch(self):
+        # the link supervisor counts as alive while it is running (connected or
+        # backing off); confirm the boot once a session saw acks or welcome
+        while True:
+            self.beat("link")
+            if not self.confirmed and self.link.connected:
+                self.confirmed = True
+                _confirm()
+            await asyncio.sleep(5)
+
+    async def run_mains(self):
+        tasks = [
+            asyncio.create_task(self.link.run()),
+            asyncio.create_task(self.sampler()),
+            asyncio.create_task(self.link_watch()),
+            asyncio.create_task(self.feed_watchdog()),
+        ]
+        if self.kit is not None:
+            tasks.append(asyncio.create_task(self.kit.watch()))
+        await asyncio.gather(*tasks)
+
+    # One battery duty cycle; returns the ms to sleep.
+    async def cycle(self):
+        woke = _woke_from_deepsleep()
+        state = store.read_json(KIT_STATE) or {}
+        wakes = state.get("wakes", 0) + 1
+        if self.kit is not None:
+            self.kit.restore(state.get("kit", {}))
+            reason = _wake_signal(self.hw) if woke else None
+            if reason is not None:
+                self.kit.on_wake(reason)
+            self.kit.sample()
+            self.recorder.flush()
+        alarms_waiting = len(self.queue.alarms) > 0
+        due = wakes >= self.cfg.get("uplink_every", 1) or alarms_waiting or not woke
+        if due and self.queue.depth():
+            if await self.link.drain(60):
+                wakes = 0
+        elif due:
+            wakes = 0
+        if not self.confirmed:
+            self.confirmed = True
+            _confirm()
+        record = {"wakes": wakes}
+        if self.kit is not None:
+            record["kit"] = self.kit.state()
+        store.makedirs("state")
+        store.write_json(KIT_STATE, record)
+        return self.cfg["sample_s"] * 1000
+
+
+def _wake_signal(hw):
+    # which alarm input is active now (the one that woke the node)
+    if hw is None:
+        return None
+    for name, pin in hw["pins"].items():
+        spec = None
+        for gpio in hw["board"].get("gpio", {}).values():
+            if (gpio.get("signal") or "") == name:
+                spec = gpio
+        if spec is not None and spec.get("wake") and pin.value() == spec.get("active", 1):
+            return name
+    return None
+
+
+def _arm_wake_pins(hw):
+    if hw is None or machine is None:
+        return
+    for name, pin in hw["pins"].items():
+        for gpio in hw["board"].get("gpio", {}).values():
+            if (gpio.get("signal") or "") == name and gpio.get("wake"):
+                trigger = (
+                    machine.Pin.IRQ_FALLING
+                    if gpio.get("active", 1) == 0
+                    else machine.Pin.IRQ_RISING
+                )
+                try:
+                    pin.irq(handler=None, trigger=trigger, wake=getattr(machine, "DEEPSLEEP", 4))
+                except (TypeError, ValueError, OSError):
+                    pass
+
+
+def run(safe=False, slot="a"):
+    restore_clock()
+    try:
+        cfg, key, board = config_mod.load()
+    except config_mod.ConfigError as e:
+        # not provisioned or a broken config: nothing to sample, nobody to talk
+        # to; stay at the REPL for the technician
+        print("node: %s" % e)
+        return
+    node = Node(cfg, key, board, slot, safe)
+    node.build()
+    if node.kit is not None:
+        node.kit.start()
+    if cfg["power"] == "mains" or safe:
+        node.start_watchdog()
+        asyncio.run(node.run_mains())
+        return
+    sleep_ms = asyncio.run(node.cycle())
+    _arm_wake_pins(node.hw)
+    machine.deepsleep(sleep_ms)
