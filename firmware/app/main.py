@@ -32,7 +32,7 @@ STATUS_EVERY_S = 3600
 try:
     import machine
 except ImportError:  # CPython load-generator path
-    machine = None
+    machine = None  # type: ignore[assignment]
 
 
 def _reset_cause():
@@ -50,7 +50,7 @@ def _woke_from_deepsleep():
 
 def _boot_count():
     try:
-        import loader
+        import loader  # type: ignore[import-not-found]  # at the flash root
 
         return loader.read_state()["boots"]
     except (ImportError, KeyError):
@@ -59,7 +59,7 @@ def _boot_count():
 
 def _confirm():
     try:
-        import loader
+        import loader  # type: ignore[import-not-found]  # at the flash root
 
         loader.confirm()
     except ImportError:
