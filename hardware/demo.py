@@ -1,5 +1,8 @@
 """``citynerve demo``: virtual nodes talk to an edge endpoint over real TCP.
 
+Each virtual node runs the node firmware's own modules in-process (recorder,
+power-loss-safe flash queue in a temporary directory, link supervisor).
+
 The endpoint runs the edge agent's protocol session (:class:`EdgeSession`):
 it authenticates every frame, drops duplicates by the idempotency key
 (node, epoch, seq), keeps each accepted batch and only then acknowledges it.
@@ -10,6 +13,7 @@ edge agent's (``edge-agent run``) once that lands.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 import cbor2
 
 from edge_agent.protocol import Alarm, Batch, EdgeSession, Hello, Refused
-from hardware.virtual_node import NodeStats, demo_key, run_node
+from hardware.virtual_node import NodeStats, demo_key, run_firmware_node
 
 
 @dataclass(slots=True)
@@ -64,14 +68,21 @@ async def run_demo(*, nodes: int, batches: int, readings: int) -> dict[str, obje
     port = server.sockets[0].getsockname()[1]
     started = time.perf_counter()
     try:
-        results: list[NodeStats] = await asyncio.gather(
-            *(
-                run_node(
-                    f"ja-hyd-{i:06d}", "127.0.0.1", port, batches=batches, readings=readings, seed=i
+        with tempfile.TemporaryDirectory(prefix="citynerve-demo-") as workdir:
+            results: list[NodeStats] = await asyncio.gather(
+                *(
+                    run_firmware_node(
+                        f"ja-hyd-{i:06d}",
+                        "127.0.0.1",
+                        port,
+                        workdir=workdir,
+                        batches=batches,
+                        readings=readings,
+                        seed=i,
+                    )
+                    for i in range(nodes)
                 )
-                for i in range(nodes)
             )
-        )
     finally:
         server.close()
         await server.wait_closed()

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import os
 import random
+import time
 from dataclasses import dataclass, field
 
 from firmware.wire import protocol as P
@@ -110,4 +111,55 @@ async def run_node(
             await writer.wait_closed()
         except ConnectionError:
             pass
+    return stats
+
+
+async def run_firmware_node(
+    node_id: str,
+    host: str,
+    port: int,
+    *,
+    workdir: str,
+    batches: int,
+    readings: int = 20,
+    key: bytes | None = None,
+    seed: int = 0,
+    wait_s: float = 30.0,
+) -> NodeStats:
+    """The node firmware's own queue, recorder and link, in-process under CPython.
+
+    Readings go through :class:`firmware.app.recorder.Recorder` into a
+    :class:`firmware.app.queue.FlashQueue` (files under ``workdir``), and the
+    firmware's :class:`firmware.app.link.Link` drains the queue to the edge,
+    deleting each batch only on its authenticated ack — the same code a board
+    runs, for load generators with many nodes in one event loop.
+    """
+    from firmware.app import clock  # noqa: PLC0415 - firmware modules load on demand
+    from firmware.app.link import Link, TcpTransport  # noqa: PLC0415
+    from firmware.app.queue import FlashQueue  # noqa: PLC0415
+    from firmware.app.recorder import Recorder  # noqa: PLC0415
+
+    if not clock.wall_is_set():
+        clock.set_wall(int(time.time()))
+    rng = random.Random(seed)
+    queue = FlashQueue(f"{workdir}/{node_id}/q", max_batches=max(256, batches))
+    recorder = Recorder(queue, node_id, readings)
+    for _ in range(batches):
+        recorder.reading("temp", 1200 + rng.randrange(-300, 300))
+        for _ in range(readings - 1):
+            recorder.reading("pressure", 350_000 + rng.randrange(-20_000, 20_000))
+    recorder.flush()
+    hello = {"firmware": "cpython-node", "slot": "a", "boot": 1, "kit": "hydrant", "caps": []}
+    link = Link(  # type: ignore[no-untyped-call]  # firmware code: unannotated
+        TcpTransport(host, port), queue, node_id, key or demo_key(node_id), hello
+    )
+    link.window = 8
+    drained = await link.drain(int(wait_s))
+    stats = NodeStats()
+    stats.batches_sent = recorder.batches
+    stats.batches_acked = recorder.batches - queue.depth()
+    stats.readings_acked = stats.batches_acked * readings
+    stats.errors = [f"{reason} x{count}" for reason, count in link.stats.errors.items()]
+    if not drained:
+        stats.errors.append(f"{queue.depth()} batches not acknowledged")
     return stats

@@ -11,12 +11,20 @@
 # its arrival time); an alarm is never held back for the clock.
 
 from firmware.app import clock
+from firmware.app.queue import FlashQueue
 from firmware.wire import protocol as P
 from firmware.wire.senml import QUANTITIES, PackWriter
 
 
 class Recorder:
-    def __init__(self, queue, node_id, batch_readings, on_alarm=None, buf_size=1024):
+    def __init__(
+        self,
+        queue: FlashQueue,
+        node_id: str,
+        batch_readings: int,
+        on_alarm: object = None,
+        buf_size: int = 1024,
+    ) -> None:
         self.queue = queue
         self.base_name = node_id + ":"
         self.batch_readings = batch_readings
@@ -32,7 +40,9 @@ class Recorder:
         self.alarms = 0
         self.alarm_overflow = 0
 
-    def _add(self, pack, base_ms, name, mantissa, exponent=None):
+    def _add(
+        self, pack: PackWriter, base_ms: int, name: str, mantissa: int, exponent: int | None = None
+    ) -> int:
         unit, exp = QUANTITIES[name]
         if exponent is not None:
             exp = exponent
@@ -44,7 +54,7 @@ class Recorder:
             pack.add(name, unit, mantissa, exp, now - base_ms)
         return base_ms
 
-    def _add_flag(self, pack, base_ms, name, value):
+    def _add_flag(self, pack: PackWriter, base_ms: int, name: str, value: bool) -> int:
         now = clock.wall_ms()
         if pack.count == 0:
             base_ms = now - now % 1000
@@ -55,20 +65,20 @@ class Recorder:
 
     # A periodic reading of a quantity from senml.QUANTITIES (value as an integer
     # mantissa in that quantity's scale).
-    def reading(self, name, mantissa):
+    def reading(self, name: str, mantissa: int) -> None:
         self.base_ms = self._add(self.pack, self.base_ms, name, mantissa)
         self.readings += 1
         if self.pack.count >= self.batch_readings:
             self.flush()
 
-    def flag(self, name, value):
+    def flag(self, name: str, value: bool) -> None:
         self.base_ms = self._add_flag(self.pack, self.base_ms, name, value)
         self.readings += 1
         if self.pack.count >= self.batch_readings:
             self.flush()
 
     # Queues what the current pack holds (at a deep sleep, or on a timer).
-    def flush(self):
+    def flush(self) -> bool:
         if self.pack.count == 0:
             return False
         start, end = self.pack.finish()
@@ -83,19 +93,19 @@ class Recorder:
     # (name, mantissa) for numbers and (name, True/False) for flags. Stored on
     # flash before this returns; raises QueueFull only when flash holds nothing
     # that may be dropped for it (the caller keeps it and retries).
-    def alarm(self, kind, severity, records):
+    def alarm(self, kind: str, severity: int, records: list[tuple[str, object]]) -> None:
         pack = self.alarm_pack
         pack.reset()
         base_ms = 0
         for name, value in records:
             if value is True or value is False:
                 base_ms = self._add_flag(pack, base_ms, name, value)
-            else:
+            elif isinstance(value, int):
                 base_ms = self._add(pack, base_ms, name, value)
         start, end = pack.finish()
         epoch, seq = self.queue.reserve()
         head = P.write_batch_head(self.alarm_buf, start, self.scratch, epoch, seq, kind, severity)
         self.queue.put(seq, memoryview(self.alarm_buf)[head:end], True)
         self.alarms += 1
-        if self.on_alarm is not None:
+        if callable(self.on_alarm):
             self.on_alarm()
