@@ -1,106 +1,189 @@
-"""``citynerve demo``: virtual nodes talk to an edge endpoint over real TCP.
+"""``citynerve demo``: virtual nodes -> the real edge agent -> a private Mosquitto.
 
-Each virtual node runs the node firmware's own modules in-process (recorder,
-power-loss-safe flash queue in a temporary directory, link supervisor).
-
-The endpoint runs the edge agent's protocol session (:class:`EdgeSession`):
-it authenticates every frame, drops duplicates by the idempotency key
-(node, epoch, seq), keeps each accepted batch and only then acknowledges it.
-Storage here is in memory; the durable journal and the MQTT uplink are the
-edge agent's (``edge-agent run``) once that lands.
+The demo starts, all on loopback and in a temporary directory: a private
+Mosquitto (when the ``mosquitto`` binary is installed), the edge agent
+(:class:`edge_agent.agent.EdgeAgent` with its SQLite journal, keys file and
+MQTT uplink) and a QoS 1 subscriber standing in for the city platform. The
+virtual nodes run the node firmware's own modules in-process (recorder,
+power-loss-safe flash queue under the temporary directory, link supervisor)
+and send their batches over real TCP;
+the summary counts what was acknowledged, journaled and published. Without
+Mosquitto the agent runs ingest-only (journal and acks, no uplink).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
 import tempfile
+import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import cbor2
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_agent.protocol import Alarm, Batch, EdgeSession, Hello, Refused
+from edge_agent.agent import EdgeAgent
+from edge_agent.config import parse_config
+from edge_agent.journal import PERIODIC
 from hardware.virtual_node import NodeStats, demo_key, run_firmware_node
 
+PREFIX = "citynerve-demo"
 
-@dataclass(slots=True)
-class DemoEdge:
-    """An in-memory edge endpoint for the demo."""
 
-    edge_id: str = "demo-edge"
-    batches: dict[tuple[str, int, int], bytes] = field(default_factory=dict)
-    hellos: list[Hello] = field(default_factory=list)
-    refused: Counter[str] = field(default_factory=Counter)
-    duplicates: int = 0
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Serve one node connection until it closes or misbehaves."""
-        peer = "%s:%d" % writer.get_extra_info("peername")[:2]
-        session = EdgeSession(keys=demo_key, edge_id=self.edge_id, peer=peer)
-        try:
-            while data := await reader.read(65536):
-                for event in session.feed(data):
-                    if isinstance(event, Refused):
-                        self.refused[event.error.reason()] += 1
-                        return
-                    if isinstance(event, Hello):
-                        self.hellos.append(event)
-                    elif isinstance(event, Batch | Alarm):
-                        key = (event.node_id, event.epoch, event.seq)
-                        if key in self.batches:
-                            self.duplicates += 1
-                        self.batches[key] = event.pack
-                        session.ack(event.epoch, event.seq)
-                out = session.data_to_send()
-                if out:
-                    writer.write(out)
-                    await writer.drain()
-        finally:
-            session.close()
-            writer.close()
+
+def _mosquitto_binary() -> str | None:
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    return "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
+
+
+class _Broker:
+    """A private Mosquitto on a free loopback port (no persistence)."""
+
+    def __init__(self, binary: str, work: Path) -> None:
+        self.port = _free_port()
+        conf = work / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "max_queued_messages 0\n"
+        )
+        self.proc = subprocess.Popen(  # noqa: S603 - the installed mosquitto
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError("the private mosquitto did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class _Platform:
+    """A QoS 1 subscriber to every reading, standing in for the city platform."""
+
+    def __init__(self, port: int) -> None:
+        self.readings: list[bytes] = []
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="demo-platform")
+        self.client.on_connect = self._connected
+        self.client.on_message = self._message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        if not self.ready.wait(10):
+            raise RuntimeError("the demo subscriber could not connect")
+
+    def _connected(self, client: mqtt.Client, *_args: Any) -> None:
+        client.subscribe(f"{PREFIX}/+/+/+/readings", qos=1)
+        self.ready.set()
+
+    def _message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.readings.append(bytes(msg.payload))
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.readings)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _config(work: Path, node_ids: list[str], mqtt_port: int | None) -> dict[str, Any]:
+    keys = work / "keys.json"
+    keys.write_text(json.dumps({"nodes": {n: {"key": demo_key(n).hex()} for n in node_ids}}))
+    keys.chmod(0o600)
+    return {
+        "edge": {"id": "demo-edge", "district": "demo", "state_dir": str(work / "state")},
+        "keys": {"file": str(keys)},
+        "tcp": {"host": "127.0.0.1", "port": 0},
+        "mqtt": {"enabled": mqtt_port is not None, "port": mqtt_port or 1883, "prefix": PREFIX},
+        "metrics": {"host": "127.0.0.1", "port": 0},
+        "discovery": {"enabled": False},
+        "log": {"level": "warning"},
+    }
 
 
 async def run_demo(*, nodes: int, batches: int, readings: int) -> dict[str, object]:
-    """Start the endpoint on a free loopback port, run the nodes, summarise."""
-    edge = DemoEdge()
-    server = await asyncio.start_server(edge.handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    started = time.perf_counter()
+    """Run the whole path on loopback and summarise it."""
+    node_ids = [f"ja-hyd-{i:06d}" for i in range(nodes)]
+    work = Path(tempfile.mkdtemp(prefix="citynerve-demo-"))
+    binary = _mosquitto_binary()
+    broker = _Broker(binary, work) if binary else None
+    platform = _Platform(broker.port) if broker else None
     try:
-        with tempfile.TemporaryDirectory(prefix="citynerve-demo-") as workdir:
+        config = parse_config(_config(work, node_ids, broker.port if broker else None))
+        async with EdgeAgent(config=config) as agent:
+            assert agent.tcp is not None
+            port = agent.tcp.port
+            started = time.perf_counter()
             results: list[NodeStats] = await asyncio.gather(
                 *(
                     run_firmware_node(
-                        f"ja-hyd-{i:06d}",
+                        n,
                         "127.0.0.1",
                         port,
-                        workdir=workdir,
+                        workdir=str(work / "nodes"),
                         batches=batches,
                         readings=readings,
                         seed=i,
                     )
-                    for i in range(nodes)
+                    for i, n in enumerate(node_ids)
                 )
             )
+            acked = sum(r.batches_acked for r in results)
+            deadline = time.monotonic() + 30
+            while platform and platform.count() < acked and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            elapsed = time.perf_counter() - started
+            ingest = agent.ingest
+            if platform and platform.readings:
+                sample = cbor2.loads(platform.readings[0])
+            else:
+                rows = agent.journal.read(PERIODIC, 0, 1)
+                sample = cbor2.loads(rows[0].pack) if rows else []
+            summary: dict[str, object] = {
+                "port": port,
+                "nodes": nodes,
+                "broker": f"mosquitto 127.0.0.1:{broker.port}" if broker else None,
+                "hellos": ingest.frames["hello"],
+                "batches_sent": sum(r.batches_sent for r in results),
+                "batches_acked": acked,
+                "batches_stored": ingest.stored[PERIODIC],
+                "batches_published": platform.count() if platform else 0,
+                "readings_acked": sum(r.readings_acked for r in results),
+                "duplicates": ingest.duplicates,
+                "refused": dict(ingest.refused),
+                "node_errors": [e for r in results for e in r.errors],
+                "seconds": round(elapsed, 3),
+                "batches_per_s": round(acked / elapsed, 1) if elapsed else 0.0,
+                "sample_record": {str(k): str(v) for k, v in sample[0].items()} if sample else {},
+            }
     finally:
-        server.close()
-        await server.wait_closed()
-    elapsed = time.perf_counter() - started
-    acked = sum(r.batches_acked for r in results)
-    sample = cbor2.loads(next(iter(edge.batches.values()))) if edge.batches else []
-    return {
-        "port": port,
-        "nodes": nodes,
-        "hellos": len(edge.hellos),
-        "batches_sent": sum(r.batches_sent for r in results),
-        "batches_acked": acked,
-        "batches_stored": len(edge.batches),
-        "readings_acked": sum(r.readings_acked for r in results),
-        "duplicates": edge.duplicates,
-        "refused": dict(edge.refused),
-        "node_errors": [e for r in results for e in r.errors],
-        "seconds": round(elapsed, 3),
-        "batches_per_s": round(acked / elapsed, 1) if elapsed else 0.0,
-        "sample_record": {str(k): str(v) for k, v in sample[0].items()} if sample else {},
-    }
+        if platform:
+            platform.close()
+        if broker:
+            broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return summary
