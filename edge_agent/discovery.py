@@ -9,6 +9,7 @@ import socket
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
+from edge_agent.tasks import stop_task
 from firmware.wire.protocol import PROTOCOL_VERSION
 
 log = logging.getLogger("edge_agent.discovery")
@@ -89,9 +90,7 @@ class Advertiser:
     async def aclose(self) -> None:
         """Unregister and close; safe to call twice."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await stop_task(task)
         zc, self._zc = self._zc, None
         if zc is not None:
             try:

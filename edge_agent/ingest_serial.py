@@ -16,6 +16,7 @@ import serial
 import serial_asyncio_fast
 
 from edge_agent.ingest import Ingest, NodeLink
+from edge_agent.tasks import stop_task
 
 log = logging.getLogger("edge_agent.serial")
 
@@ -102,9 +103,7 @@ class SerialIngest:
     async def aclose(self) -> None:
         """Close the port and stop; safe to call twice."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await stop_task(task)
         transport, self._transport = self._transport, None
         if transport is not None:
             transport.close()

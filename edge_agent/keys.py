@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_agent.tasks import stop_task
 from firmware.wire.mac import KEY_MIN
 from firmware.wire.protocol import MAX_TEXT
 
@@ -200,6 +201,4 @@ class KeyStore:
     async def aclose(self) -> None:
         """Stop polling; safe to call twice."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await stop_task(task)

@@ -23,6 +23,7 @@ from typing import Any
 
 from edge_agent.journal import ALARM, PERIODIC, Entry, Journal
 from edge_agent.metrics import Histogram
+from edge_agent.tasks import stop_task
 from edge_agent.topics import Topics
 from edge_agent.uplink import Uplink
 
@@ -299,6 +300,4 @@ class Forwarder:
             self._timer.cancel()
             self._timer = None
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await stop_task(task)

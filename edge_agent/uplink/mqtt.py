@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import cast
 
+from edge_agent.tasks import stop_task
+
 log = logging.getLogger("edge_agent.uplink")
 
 _CONNACK_CODES = {
@@ -378,6 +380,4 @@ class MqttUplink:
                 proto.transport.write(b"\xe0\x00")
                 proto.transport.close()
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await stop_task(task)
