@@ -146,7 +146,14 @@ def set_trial(slot: str, root: str = "") -> None:
 def _start(slot: str, safe: bool) -> None:
     path = "base" if slot == "base" else slot
     sys.path.insert(0, path)
-    from firmware.app import main  # type: ignore[attr-defined]  # from the chosen slot
+    try:
+        from firmware.app import main  # type: ignore[attr-defined]  # from the chosen slot
+    except ImportError:
+        raise
+    except Exception as e:
+        # a corrupt file (SyntaxError, ValueError "incompatible .mpy file") or a
+        # module failing while it loads: the slot cannot start either
+        raise ImportError("%s: %r" % (path, e)) from None
 
     main.run(safe=safe, slot=slot)
 

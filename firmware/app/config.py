@@ -21,10 +21,14 @@ DEFAULTS = {
         "sample_s": 60,
         "batch_readings": 20,
         "thresholds": {
-            "door_open_s": 60,
-            "trip_mg": 40,  # vertical acceleration that starts a trip, milli-g
-            "rough_rms_mg": 150,  # vibration RMS of a trip that counts as rough
+            "door_open_s": 60,  # door open longer than this: door_fault
+            "trip_mg": 40,  # vertical acceleration off rest that starts a trip, milli-g
+            "trip_ma": 2000,  # motor current that starts a trip, mA
+            "trip_end_ms": 1000,  # quiet time that ends a trip
+            "rough_rms_mg": 100,  # vibration RMS of a trip that counts as rough
+            "estop_mg": 150,  # low-passed deceleration of an emergency stop
             "entrapment_s": 120,  # stopped between floors with the door closed
+            "accel_noise_mg": 30,  # accelerometer noise at rest before it is a fault
         },
     },
     "hydrant": {
@@ -32,11 +36,16 @@ DEFAULTS = {
         "sample_s": 900,
         "batch_readings": 16,
         "thresholds": {
-            "pressure_low_pa": 150000,
-            "hammer_pa": 250000,  # pressure swing within a burst window
+            "pressure_low_pa": 200000,
+            "hammer_pa": 250000,  # high-passed pressure swing within a burst
+            "burst_ms": 500,  # pressure burst length at each wake
+            "open_drop_pa": 50000,  # pressure drop that confirms an opened valve
+            "open_confirm_ms": 5000,  # how long a reed wake watches for that drop
             "impact_mg": 2000,
             "tilt_cdeg": 500,  # 5 degrees from the install baseline
             "freeze_ccel": 100,  # 1 degC
+            "accel_noise_mg": 30,
+            "temp_noise_ccel": 40,  # second difference of temperatures before a fault
         },
     },
     "manhole": {
@@ -45,8 +54,14 @@ DEFAULTS = {
         "batch_readings": 16,
         "thresholds": {
             "tilt_cdeg": 1000,
-            "level_high_mm": 1500,
+            "cover_settle_ms": 2000,  # wait after a reed wake before measuring tilt
+            "sensor_height_mm": 3000,  # ultrasonic sensor above the manhole floor
+            "level_high_mm": 1500,  # water level that raises overflow
             "h2s_alarm_ppb": 10000,  # 10 ppm
+            "gas_every": 1,  # measure gas every N samples
+            "gas_warmup_ms": 30000,  # gas module warm-up after power-on
+            "accel_noise_mg": 30,
+            "temp_noise_ccel": 40,
         },
     },
 }

@@ -120,7 +120,7 @@ class Node:
         cfg = self.cfg
         if not self.safe:
             from firmware.app import hw as hw_mod
-            from firmware.app.kits import make_kit  # type: ignore[import-not-found]
+            from firmware.app.kits import make_kit
 
             self.hw = hw_mod.build(self.board)
             self.kit = make_kit(cfg["kit"], self.hw, cfg["thresholds"], self.recorder, self.health)
@@ -225,8 +225,10 @@ class Node:
             tasks.append(asyncio.create_task(self.kit.watch()))
         await asyncio.gather(*tasks)
 
-    # One battery duty cycle; returns the ms to sleep.
+    # One battery duty cycle; returns the ms to sleep until the next wake is
+    # due (wakes keep their cadence however long the cycle took).
     async def cycle(self):
+        started = clock.ticks_ms()
         woke = _woke_from_deepsleep()
         state = store.read_json(KIT_STATE) or {}
         wakes = state.get("wakes", 0) + 1
@@ -252,7 +254,8 @@ class Node:
             record["kit"] = self.kit.state()
         store.makedirs("state")
         store.write_json(KIT_STATE, record)
-        return self.cfg["sample_s"] * 1000
+        took = clock.ticks_diff(clock.ticks_ms(), started)
+        return max(1000, self.cfg["sample_s"] * 1000 - took)
 
 
 def _wake_signal(hw):
@@ -269,17 +272,19 @@ def _wake_signal(hw):
     return None
 
 
+# Arms the alarm inputs that may end the deep sleep. An input that is active
+# already (a valve left open, a cover off) is not armed: it would wake the node
+# at once, again and again; the next timed wake reports its state.
 def _arm_wake_pins(hw):
     if hw is None or machine is None:
         return
     for name, pin in hw["pins"].items():
         for gpio in hw["board"].get("gpio", {}).values():
             if (gpio.get("signal") or "") == name and gpio.get("wake"):
-                trigger = (
-                    machine.Pin.IRQ_FALLING
-                    if gpio.get("active", 1) == 0
-                    else machine.Pin.IRQ_RISING
-                )
+                active = gpio.get("active", 1)
+                if pin.value() == active:
+                    continue
+                trigger = machine.Pin.IRQ_FALLING if active == 0 else machine.Pin.IRQ_RISING
                 try:
                     pin.irq(handler=None, trigger=trigger, wake=getattr(machine, "DEEPSLEEP", 4))
                 except (TypeError, ValueError, OSError):

@@ -18,7 +18,8 @@
 # raises QueueFull and the caller keeps the alarm in RAM and retries.
 #
 # File names: kind ("a" alarm, "b" batch) + epoch (8 hex) + seq (8 hex).
-# Send order: alarms by seq, then batches by seq.
+# Send order: alarms by seq, then batches by seq; items of an earlier epoch
+# (kept when the state file was lost) go first within their kind.
 
 import os
 from array import array
@@ -55,7 +56,7 @@ class FlashQueue:
         self.epoch_restarts = 0
         self.batches = array("I")
         self.alarms = array("I")
-        self.legacy: list[str] = []  # file names from an earlier epoch, sent first
+        self.legacy: list[str] = []  # file names from an earlier epoch, sent first of their kind
         self.open()
 
     # Reads the state and the directory; call again after a (simulated) reboot.
@@ -159,21 +160,20 @@ class FlashQueue:
         else:
             self.batches.append(seq)
 
-    # The file names of the first n items in send order.
+    # The file names of the first n items in send order: alarms (an earlier
+    # epoch's first), then batches (an earlier epoch's first).
     def head(self, n: int) -> list[str]:
         out: list[str] = []
-        for name in self.legacy:
-            if len(out) >= n:
-                return out
-            out.append(self.root + "/" + name)
-        for seq in self.alarms:
-            if len(out) >= n:
-                return out
-            out.append(self._name("a", self.epoch, seq))
-        for seq in self.batches:
-            if len(out) >= n:
-                return out
-            out.append(self._name("b", self.epoch, seq))
+        for kind in "ab":
+            for name in self.legacy:
+                if name[0] == kind:
+                    if len(out) >= n:
+                        return out
+                    out.append(self.root + "/" + name)
+            for seq in self.alarms if kind == "a" else self.batches:
+                if len(out) >= n:
+                    return out
+                out.append(self._name(kind, self.epoch, seq))
         return out
 
     # Reads one item into buf; returns its length.

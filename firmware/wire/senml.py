@@ -48,6 +48,9 @@ MAX_RECORDS = const(256)
 QUANTITIES = {
     "temp": ("Cel", -2),  # temperature, 0.01 degC
     "pressure": ("Pa", 0),  # water pressure, 1 Pa
+    "pressure_min": ("Pa", 0),  # lowest pressure of a burst window
+    "pressure_max": ("Pa", 0),  # highest pressure of a burst window
+    "pressure_swing": ("Pa", 0),  # high-passed peak-to-peak swing of a burst
     "level": ("m", -3),  # water level above the manhole floor, 1 mm
     "distance": ("m", -3),  # ultrasonic distance, 1 mm
     "h2s": ("/", -8),  # H2S volume fraction, 0.01 ppm

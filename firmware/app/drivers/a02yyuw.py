@@ -20,6 +20,7 @@ class A02YYUW:
         self.frames = 0
         self.bad_checksums = 0
         self.out_of_range = 0
+        self.garbage = 0  # bytes outside any frame (line noise)
 
     # Reads what the UART holds and parses it; returns the latest distance in
     # mm, or -1 when none has been seen.
@@ -38,6 +39,8 @@ class A02YYUW:
                 if b == _HEAD:
                     f[0] = b
                     self.have = 1
+                else:
+                    self.garbage += 1
                 continue
             f[self.have] = b
             self.have += 1

@@ -76,9 +76,14 @@ class ADS1115:
         raw = self._read(_CONVERSION)
         if raw & 0x8000:
             raw -= 0x10000
-        return raw * fsr_uv // 32768
+        # raw * fsr_uv // 32768 without the intermediate above 2**30 (a heap
+        # big int per sample on a board with 31-bit small ints): every full
+        # scale is a multiple of 256, so the two forms are equal.
+        return raw * (fsr_uv >> 8) // 128
 
-    # True when a reading is at the end of the range (clipped).
+    # True when a reading is at the end of the range (clipped). The top code
+    # 32767 reads fsr_uv * 32767 // 32768, written without the product above
+    # 2**30 (a heap big int per sample on a board).
     @staticmethod
     def saturated(uv, fsr_uv):
-        return uv >= fsr_uv * 32767 // 32768 or uv <= -fsr_uv
+        return uv >= fsr_uv - ((fsr_uv + 32767) >> 15) or uv <= -fsr_uv

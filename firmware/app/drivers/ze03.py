@@ -26,6 +26,7 @@ class ZE03:
         self.resolution_ppb = resolution_ppb
         self.answer = bytearray(9)
         self.scratch = bytearray(16)
+        self.garbage = 0  # bytes before an answer's start byte (line noise)
 
     def _drain(self):
         while self.uart.readinto(self.scratch):
@@ -49,6 +50,7 @@ class ZE03:
             for i in range(n or 0):
                 b = self.scratch[i]
                 if got == 0 and b != 0xFF:
+                    self.garbage += 1
                     continue
                 a[got] = b
                 got += 1
