@@ -45,14 +45,17 @@ class TcpTransport:
         if self.address is None or self.failures >= self.resolve_after:
             self.address = _resolve(self.host, self.port)
             self.failures = 0
-        try:
-            reader, writer = await asyncio.open_connection(self.address, self.port)
-        except OSError:
-            self.failures += 1
-            raise
-        self.failures = 0
+        # counted as failed until the session is up(): MicroPython's
+        # open_connection returns before the connect completes, and a refused
+        # connect only shows at the first read or write
+        self.failures += 1
+        reader, writer = await asyncio.open_connection(self.address, self.port)
         self.writer = writer
         return reader, writer
+
+    # The edge welcomed the node: the address works.
+    def up(self):
+        self.failures = 0
 
     async def close(self):
         writer = self.writer
@@ -243,6 +246,9 @@ class Link:
                     self.keepalive_s = value[P.K_KEEPALIVE] or 60
                     self.config_version = value[P.K_CONFIG]
                     self.connected = True
+                    up = getattr(self.transport, "up", None)
+                    if up is not None:
+                        up()
                     await self._send_status()
                     return True
                 if name == "error":

@@ -15,7 +15,9 @@
 # alarms. A new batch over the limit deletes the oldest batch, counted in
 # "dropped". Alarms are never dropped: when the alarm area is full, the oldest
 # periodic batch is dropped to make room (counted); with no batch left, put()
-# raises QueueFull and the caller keeps the alarm in RAM and retries.
+# raises QueueFull and the caller keeps the alarm in RAM and retries. The same
+# holds when the flash fills up before the count limits are reached (ENOSPC):
+# the oldest batch makes room; a batch that finds none is dropped (counted).
 #
 # File names: kind ("a" alarm, "b" batch) + epoch (8 hex) + seq (8 hex).
 # Send order: alarms by seq, then batches by seq; items of an earlier epoch
@@ -36,6 +38,9 @@ except ImportError:
 
 MARK_STEP = const(64)
 _SEQ_MASK = 0xFFFFFFFF
+# a full flash: ENOSPC, or ENAMETOOLONG, which littlefs reports instead when
+# the full flash has no room for a new file's name
+_FULL = (28, 36)
 
 
 class QueueFull(Exception):
@@ -102,20 +107,45 @@ class FlashQueue:
         self.legacy.sort()
         self.batches = array("I", batches)
         self.alarms = array("I", alarms)
-        self._save_mark()
+        try:
+            self._save_mark()
+        except OSError as e:
+            # a flash full of alarms: boot anyway so the link can drain them;
+            # the mark stays where it is on flash, reserve() tries again
+            if e.args[0] not in _FULL:
+                raise
+            store.sweep(self.root)
+            self.mark = self.next_seq
 
     def _save_mark(self) -> None:
         self.mark = self.next_seq + MARK_STEP
-        store.write_json(
-            self.state_path,
-            {
-                "epoch": self.epoch,
-                "mark": self.mark,
-                "dropped": self.dropped,
-                "rejected": self.rejected,
-                "restarts": self.epoch_restarts,
-            },
-        )
+        while True:
+            try:
+                store.write_json(
+                    self.state_path,
+                    {
+                        "epoch": self.epoch,
+                        "mark": self.mark,
+                        "dropped": self.dropped,
+                        "rejected": self.rejected,
+                        "restarts": self.epoch_restarts,
+                    },
+                )
+                return
+            except OSError as e:
+                if not self._room(e):
+                    raise
+
+    # After a write failed: when the flash is full, drops the oldest batch
+    # (counted) and returns True so that the write is tried again.
+    def _room(self, e: OSError) -> bool:
+        if e.args[0] not in _FULL or not len(self.batches):
+            return False
+        store.sweep(self.root)
+        store.remove(self._name("b", self.epoch, self.batches[0]))
+        self.batches = self.batches[1:]
+        self.dropped += 1
+        return True
 
     def _name(self, kind: str, epoch: int, seq: int) -> str:
         return "%s/%s%08x%08x" % (self.root, kind, epoch, seq)
@@ -154,7 +184,24 @@ class FlashQueue:
                 raise QueueFull()
         elif len(self.batches) >= self.max_batches:
             self._drop_oldest_batch()
-        store.write_bytes(self._name("a" if alarm else "b", self.epoch, seq), message)
+        name = self._name("a" if alarm else "b", self.epoch, seq)
+        while True:
+            try:
+                store.write_bytes(name, message)
+                break
+            except OSError as e:
+                # the flash filled up before the count limits: the oldest batch
+                # makes room, as for the limits
+                if self._room(e):
+                    self._save_mark()  # persists the drop counter
+                    continue
+                if e.args[0] not in _FULL:
+                    raise
+                store.sweep(self.root)
+                if alarm:
+                    raise QueueFull() from None
+                self.dropped += 1  # no room even for this batch: it is dropped
+                return
         if alarm:
             self.alarms.append(seq)
         else:
@@ -184,8 +231,14 @@ class FlashQueue:
     # An authenticated ack for (epoch, seq): the item is deleted. Returns True
     # when an item was found. rejected=True counts an item the edge refused.
     def ack(self, epoch: int, seq: int, rejected: bool = False) -> bool:
+        found = self._delete(epoch, seq)
         if rejected:
+            # persisted at once: a battery node reboots at every wake
             self.rejected += 1
+            self._save_mark()
+        return found
+
+    def _delete(self, epoch: int, seq: int) -> bool:
         if epoch != self.epoch:
             for kind in "ab":
                 name = "%s%08x%08x" % (kind, epoch, seq)

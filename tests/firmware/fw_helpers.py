@@ -1,0 +1,268 @@
+"""Helpers of the firmware tests: virtual boards running test entries, flash images,
+node processes whose events are watched live, the edge journal counted by key."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hardware.flash.tool import FlashImage
+from hardware.hal.supervisor import BOOT, find_micropython
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+MP = HERE / "mp"
+EVENT = "@@EV@@ "
+RESULT = "@@RESULT@@ "
+BOOT_MARK = "@@BOOT@@ "
+
+
+def board_config(
+    path: Path,
+    *,
+    entry: str,
+    image: Path,
+    blocks: int = 64,
+    block_size: int = 4096,
+    speed: float = 1.0,
+    uart: dict[str, Any] | None = None,
+    fmt: str = "if_blank",
+) -> Path:
+    """A hardware/hal/boot.py config running ``entry`` from tests/firmware/mp."""
+    cfg: dict[str, Any] = {
+        "entry": entry,
+        "paths": [str(MP)],
+        "flash": {"image": str(image), "blocks": blocks, "block_size": block_size, "format": fmt},
+        "speed": speed,
+    }
+    if uart:
+        cfg["uart"] = uart
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+class NodeProcess:
+    """``micropython hardware/hal/boot.py CONFIG`` with its output read live."""
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        full = {k: v for k, v in os.environ.items() if not k.startswith("CITYNERVE_")}
+        full.pop("MICROPYPATH", None)
+        full.update(env or {})
+        self.lines: list[str] = []
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [find_micropython(), str(BOOT), str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=full,
+            cwd=config.parent,
+        )
+        self.reader = threading.Thread(target=self._pump, daemon=True)
+        self.reader.start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in iter(self.proc.stdout.readline, b""):
+            with self.lock:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            lines = list(self.lines)
+        out = [json.loads(ln[len(EVENT) :]) for ln in lines if ln.startswith(EVENT)]
+        return [e for e in out if kind is None or e["ev"] == kind]
+
+    def result(self) -> Any:
+        with self.lock:
+            for ln in reversed(self.lines):
+                if ln.startswith(RESULT):
+                    return json.loads(ln[len(RESULT) :])
+        return None
+
+    def output(self) -> str:
+        with self.lock:
+            return "\n".join(self.lines)
+
+    def wait(self, timeout: float) -> int:
+        code = self.proc.wait(timeout)
+        self.reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+async def until(
+    pred: Callable[[], bool], within: float, what: str, node: NodeProcess | None = None
+) -> None:
+    """Wait (asynchronously) until pred() holds; fail naming ``what`` (and showing the end
+    of the node's output)."""
+    import asyncio
+
+    deadline = time.monotonic() + within
+    while not pred():
+        if time.monotonic() > deadline:
+            tail = node.output()[-3000:] if node is not None else ""
+            raise AssertionError(f"timed out after {within} s waiting for {what}\n{tail}")
+        await asyncio.sleep(0.02)
+
+
+def journal_keys(state_dir: Path) -> dict[tuple[str, int, int], int]:
+    """(node, epoch, seq) -> rows in an edge agent's SQLite journal."""
+    db = state_dir / "journal.sqlite"
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT node, epoch, seq, COUNT(*) FROM journal GROUP BY node, epoch, seq"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {(r[0], int(r[1]), int(r[2])): int(r[3]) for r in rows}
+
+
+def loader_image(
+    tmp: Path,
+    plan: dict[str, str],
+    *,
+    replace: dict[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+    speed: float = 1000.0,
+) -> tuple[FlashImage, Path]:
+    """A flash image with the real loader at the root and the stub app of
+    tests/firmware/mp/stub_app.py in slots a, b and base; ``plan`` maps a boot
+    number to the stub's steps; ``replace``/``drop`` break files of a slot."""
+    stub = (MP / "stub_app.py").read_text()
+    files: dict[str, bytes | str] = {
+        "main.py": "import loader\n\nloader.boot()\n",
+        "loader.py": (REPO / "firmware" / "loader.py").read_text(),
+        "plan.json": json.dumps(plan),
+    }
+    for slot in ("a", "b", "base"):
+        files[f"{slot}/firmware/__init__.py"] = ""
+        files[f"{slot}/firmware/app/__init__.py"] = ""
+        files[f"{slot}/firmware/app/main.py"] = stub
+    files.update(replace or {})
+    for name in drop:
+        files.pop(name)
+    image = FlashImage(tmp / "loader.img", blocks=64)
+    image.create()
+    image.format()
+    image.write_files(files)
+    config = tmp / "loader.board.json"
+    config.write_text(
+        json.dumps(
+            {
+                "entry": "main",
+                "flash": {"image": str(image.path), "blocks": 64, "format": "never"},
+                "speed": speed,
+            }
+        )
+    )
+    return image, config
+
+
+def boot_records(output: str) -> list[dict[str, Any]]:
+    """What the stub app reported at each start it saw in ``output``."""
+    return [
+        json.loads(ln[len(BOOT_MARK) :]) for ln in output.splitlines() if ln.startswith(BOOT_MARK)
+    ]
+
+
+def flash_remove(image: Path, names: list[str], block_size: int = 4096) -> None:
+    """Delete files from a littlefs flash image (through the real littlefs)."""
+    script = (
+        "import sys, os, vfs\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "from hardware.flash import nor\n"
+        f"bdev = nor.NorFlash({str(image)!r}, {block_size})\n"
+        "vfs.mount(vfs.VfsLfs2(bdev), '/flash')\n"
+        f"for name in {names!r}:\n"
+        "    os.remove('/flash/' + name)\n"
+        "vfs.umount('/flash')\n"
+        "bdev.close()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}
+    proc = subprocess.run(
+        [find_micropython(), "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=env,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"removing {names} from {image}: {proc.stdout}{proc.stderr}")
+
+
+class BoardRun:
+    """A virtual board under its Supervisor in a background thread (deep sleeps and
+    resets restart it), stoppable from the test."""
+
+    def __init__(self, config: Path, *, heapsize: str | None = None) -> None:
+        from hardware.hal.supervisor import Supervisor
+
+        self.sup = Supervisor(config, heapsize=heapsize)
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self, *, max_boots: int = 10_000, timeout: float = 300.0) -> BoardRun:
+        def run() -> None:
+            try:
+                self.sup.run(max_boots=max_boots, timeout=timeout)
+            except BaseException as e:
+                self.error = e
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        return self
+
+    def world_s(self) -> float:
+        """Simulated seconds since the scenario's origin at the end of the last boot."""
+        boots = list(self.sup.boots)
+        if not boots:
+            return 0.0
+        world = boots[-1].exit_record.get("world_ms")
+        if not isinstance(world, int | float):
+            return 0.0
+        return float(world) / 1000.0 - self.sup.origin
+
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def stop(self) -> None:
+        self.sup.stop()
+        if self.thread is not None:
+            self.thread.join(15)
+
+    def output(self) -> str:
+        return "".join(b.output for b in self.sup.boots)
+
+
+def heap_records(output: str) -> list[dict[str, Any]]:
+    """The @@HEAP@@ records of tests/firmware/mp/heap_entry.py and sims_entry.py."""
+    out = []
+    for ln in output.splitlines():
+        if ln.startswith("@@HEAP@@ {"):
+            out.append(json.loads(ln[len("@@HEAP@@ ") :]))
+    return out
+
+
+def with_entry(config: Path, entry: str, name: str) -> Path:
+    """A copy of a virtual node's board config whose entry is a module of
+    tests/firmware/mp (which then starts the flash's main.py itself, or not)."""
+    cfg = json.loads(config.read_text())
+    cfg["entry"] = entry
+    cfg["paths"] = [str(MP)]
+    path = config.with_name(name)
+    path.write_text(json.dumps(cfg))
+    return path

@@ -1,0 +1,189 @@
+"""The whole node app for hours of simulated time under a capped heap (-X heapsize), on
+the real MicroPython with the kits' simulators sharing the heap. The simulators' own
+heap is measured alone in the same process setup (tests/firmware/mp/sims_entry.py); the
+node's live heap is sampled at every wait by tests/firmware/mp/heap_entry.py.
+
+The firmware issue's bound is 64 KiB for the app on top of the simulators. On this
+64-bit unix port the app does not fit it: its modules' bytecode alone is about 120 KiB
+of heap (loaded from .mpy into RAM, as it would be on a board from a littlefs app slot;
+frozen or ROMFS bytecode would stay in flash), and the whole app peaks near 160 KiB
+live. benchmarks/node.py measures the smallest heap that runs each kit (recorded in
+docs/benchmarks.md); APP_HEAP_KIB below is that measured need plus a small margin, a
+guard against growth, not the goal. The goal itself is checked by a strict xfail."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from edge_helpers import free_port, make_config, write_keys
+from fw_helpers import BoardRun, heap_records, with_entry
+
+from edge_agent.agent import EdgeAgent
+from edge_agent.journal import PERIODIC
+from hardware.flash.tool import FlashImage
+from hardware.hal.supervisor import Supervisor
+from hardware.virtual_board import VirtualNode, prepare
+
+pytestmark = pytest.mark.micropython
+
+KIB = 1024
+GOAL_APP_KIB = 64
+# the smallest working heap above the simulators' live peak, measured by
+# benchmarks/node.py on 2026-11-26 (it varies from run to run with the timing of
+# collections): hydrant 219-228 KiB, manhole 219 KiB, elevator 224-248 KiB; plus a
+# margin of 24 KiB
+APP_HEAP_KIB = 272
+
+
+async def agent_for(tmp_path: Path, node: str) -> tuple[EdgeAgent, int]:
+    port = free_port()
+    keys = write_keys(tmp_path / "keys.json", [node])
+    agent = EdgeAgent(config=make_config(tmp_path, broker=None, keys=keys, tcp={"port": port}))
+    await agent.__aenter__()
+    return agent, port
+
+
+def sims_peak(node: VirtualNode) -> int:
+    """The simulators' live heap peak, alone, in the node's process setup."""
+    config = with_entry(node.config_path, "sims_entry", "sims.json")
+    boots = Supervisor(config).run(max_boots=1, timeout=60)
+    return int(heap_records(boots[-1].output)[-1]["peak"])
+
+
+async def run_for(run: BoardRun, world_s: float, real_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + real_s
+    while loop.time() < deadline:
+        if run.error is not None:
+            raise run.error
+        boots = list(run.sup.boots)
+        if boots and boots[-1].exit_code not in (17, 18):
+            return  # crashed: the caller reports it
+        if boots and boots[-1].exit_code == 18 and run.world_s() >= world_s:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the board did not reach {world_s} s of scenario in {real_s} s")
+
+
+async def test_a_battery_node_runs_6_hours_in_a_capped_heap(tmp_path: Path) -> None:
+    """hydrant.idle for 6 simulated hours at 1000x (a deep-sleep cycle every 15 minutes,
+    each a fresh process) in a heap of the simulators' measured peak + APP_HEAP_KIB: every
+    cycle ends in deep sleep, no MemoryError, the app's live peak is the same in the last cycle as
+    in the first (nothing accumulates on flash that costs heap), and every cycle's batch
+    is at the edge or still queued on flash."""
+    node_id = "ja-hyd-000001"
+    agent, port = await agent_for(tmp_path, node_id)
+    run = None
+    try:
+        node = prepare(
+            kit="hydrant",
+            scenario="hydrant.idle",
+            image=tmp_path / "node.img",
+            edge=("127.0.0.1", port),
+            speed=1000,
+            node_id=node_id,
+        )
+        sims = sims_peak(node)
+        heap_kib = sims // KIB + APP_HEAP_KIB
+        probe = with_entry(node.config_path, "heap_entry", "probe.json")
+        run = BoardRun(probe, heapsize=f"{heap_kib}k")
+        run.sup.extra_env["FWTEST_HEAP_PERIOD_MS"] = "60000"
+        run.start(timeout=150)
+        await run_for(run, 6 * 3600, 120)
+        run.stop()
+        boots = run.sup.boots
+        output = run.output()
+        assert "MemoryError" not in output, output[-3000:]
+        assert len(boots) >= 6 * 4 - 2 and all(b.exit_code == 18 for b in boots), [
+            b.exit_code for b in boots
+        ]
+        peaks = [r["peak"] - r["base"] for r in heap_records(output)]
+        assert len(peaks) == len(boots)
+        assert peaks[-1] <= peaks[1] + 2 * KIB, peaks  # flat: no growth across cycles
+        # one batch per cycle, none lost: journaled at the edge or still queued on flash
+        # (at 1000x the 60 s drain deadline is 60 ms of real time: many cycles end
+        # before their acks, and the backlog goes out again at the next wake)
+        left = {
+            (int(n[1:9], 16), int(n[9:17], 16))
+            for n in FlashImage(node.image).listdir("q")
+            if n != "state.json"
+        }
+        journaled = {(e.epoch, e.seq) for e in agent.journal.read(PERIODIC, 0, 10_000)}
+        assert journaled and len(left | journaled) == len(boots), (journaled, left)
+    finally:
+        if run is not None:
+            run.stop()
+        await agent.aclose()
+
+
+async def test_a_mains_node_runs_an_hour_in_a_capped_heap(tmp_path: Path) -> None:
+    """elevator.trips (six trips and twelve door cycles an hour) for one simulated hour at
+    100x in one process, in a heap of the simulators' measured peak + APP_HEAP_KIB: no
+    MemoryError, no watchdog reset, the app's live peak does not grow from the first
+    half hour to the second, the batches reach the edge."""
+    node_id = "ja-ele-000001"
+    agent, port = await agent_for(tmp_path, node_id)
+    run = None
+    try:
+        node = prepare(
+            kit="elevator",
+            scenario="elevator.trips",
+            image=tmp_path / "node.img",
+            edge=("127.0.0.1", port),
+            speed=100,
+            node_id=node_id,
+        )
+        sims = sims_peak(node)
+        heap_kib = sims // KIB + APP_HEAP_KIB
+        probe = with_entry(node.config_path, "heap_entry", "probe.json")
+        run = BoardRun(probe, heapsize=f"{heap_kib}k")
+        run.sup.extra_env["FWTEST_HEAP_PERIOD_MS"] = "10000"
+        run.start(timeout=80)
+        await asyncio.sleep(37)  # 3700 s of node time
+        run.stop()
+        output = run.output()
+        assert "MemoryError" not in output and "WDT RESET" not in output, output[-3000:]
+        assert [b.exit_code for b in run.sup.boots] in ([], [-9])  # ran until stopped
+        recs = heap_records(output)
+        first = max(r["peak"] for r in recs if r["t"] < 1_800_000)
+        assert max(r["peak"] for r in recs) <= first + 2 * KIB, recs[-3:]
+        assert agent.ingest.stored[0] >= 2
+    finally:
+        if run is not None:
+            run.stop()
+        await agent.aclose()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="goal not met on the 64-bit unix port: the app needs ~220-250 KiB above the "
+    "simulators (bytecode in the heap); see docs/benchmarks.md",
+)
+async def test_the_app_fits_64_kib_on_top_of_the_simulators(tmp_path: Path) -> None:
+    """The firmware issue's bound: the hydrant app runs its cycles in -X heapsize = 64 KiB
+    plus the simulators' measured peak. Expected to fail until the app's code leaves the
+    heap (frozen modules or ROMFS on a board) or shrinks."""
+    node_id = "ja-hyd-000001"
+    agent, port = await agent_for(tmp_path, node_id)
+    run = None
+    try:
+        node = prepare(
+            kit="hydrant",
+            scenario="hydrant.idle",
+            image=tmp_path / "node.img",
+            edge=("127.0.0.1", port),
+            speed=1000,
+            node_id=node_id,
+        )
+        heap_kib = (sims_peak(node) + KIB - 1) // KIB + GOAL_APP_KIB
+        run = BoardRun(node.config_path, heapsize=f"{heap_kib}k").start(timeout=60)
+        await run_for(run, 3 * 900, 40)
+        run.stop()
+        assert "MemoryError" not in run.output(), run.output()[-1500:]
+        assert all(b.exit_code == 18 for b in run.sup.boots)
+    finally:
+        if run is not None:
+            run.stop()
+        await agent.aclose()
