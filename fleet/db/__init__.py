@@ -1,0 +1,1 @@
+"""The registry's data layer: SQLAlchemy 2 models, engines for SQLite and PostgreSQL, migrations."""
