@@ -1,0 +1,7 @@
+"""``python -m fleet.flash flash|discover ...``."""
+
+import sys
+
+from fleet.flash.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Code that runs on the node: the installer (MicroPython and CPython)."""
