@@ -165,8 +165,8 @@ class Transport(ABC):
         entry of ``timeouts`` (seconds to wait for the raw REPL banner)."""
         seen = b""
         for timeout in timeouts:
-            # one Ctrl-C per try, as mpremote: a second one while the first is still
-            # being handled may do more than interrupt (the unix port exits on it)
+            # one Ctrl-C per try, as mpremote: a second one could land in the middle of
+            # the board's own handling of the first
             self.write(b"\r\x03")
             seen += self.drain(0.15, 1.0)
             self.write(b"\r\x01")
@@ -197,9 +197,8 @@ class Transport(ABC):
         )
 
     def _settled(self) -> bool:
-        """Run a loop that does nothing: a Ctrl-C still pending in the board (it arrived
-        while the board was idle; the VM checks for it at jumps) surfaces here, not in
-        the real work."""
+        """Run a loop that does nothing, so that an interrupt still pending in the board
+        (the VM checks at jumps) surfaces here rather than in the real work."""
         for _ in range(3):
             try:
                 _out, err = self.exec_raw("for _ in range(2):\n    pass\n", timeout=2.0)

