@@ -300,6 +300,24 @@ def run(safe=False, slot="a"):
         # to; stay at the REPL for the technician
         print("node: %s" % e)
         return
+    try:
+        _run(cfg, key, board, slot, safe)
+    except Exception as e:
+        # a crash: show it, then reset, so the loader counts a failed boot (and
+        # goes to safe mode after repeated ones); a battery node would otherwise
+        # sit at the REPL for good, with no watchdog running
+        import sys
+
+        if hasattr(sys, "print_exception"):
+            sys.print_exception(e)
+        else:
+            print("node: %r" % (e,))
+        if machine is None:
+            raise
+        machine.reset()
+
+
+def _run(cfg, key, board, slot, safe):
     node = Node(cfg, key, board, slot, safe)
     node.build()
     if node.kit is not None:
