@@ -33,9 +33,7 @@ import json
 import os
 import platform
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,9 +55,10 @@ from fleet.db.engine import make_engine  # noqa: E402
 from fleet.ingest import StatusIngester  # noqa: E402
 from fleet.registry import NodeStatus, Registry, nodes  # noqa: E402
 from fleet.secrets import KeyBox, load_secret  # noqa: E402
+from hardware.loopback import PrivateBroker as Broker  # noqa: E402
+from hardware.loopback import free_port, wait_port  # noqa: E402
 
 PG_BASE = os.environ.get("FLEET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 DISTRICTS = [f"d{i:02d}" for i in range(16)]
 KITS = ("elevator", "hydrant", "manhole")
 FIRMWARE = [("1.4.2", 0.90), ("1.4.1", 0.09), ("1.3.0", 0.01)]
@@ -68,23 +67,6 @@ PAGE = 100
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -162,7 +144,7 @@ class Server:
              "--port", str(self.port), "--no-upgrade", "--log-level", "warning"],
             stdout=self.log, stderr=self.log, cwd=ROOT,
         )  # fmt: skip
-        wait_port(self.port)
+        wait_port(self.port, 30)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
@@ -173,27 +155,6 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
-
-
-class Broker:
-    def __init__(self, work: Path) -> None:
-        self.port = free_port()
-        conf = work / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 0\n" + ("user root\n" if os.geteuid() == 0 else "")
-        )
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        wait_port(self.port)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-# --- phases --------------------------------------------------------------------------
 
 
 def register_via_api(server: Server, token: str, n: int) -> float:

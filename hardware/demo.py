@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -32,50 +29,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import parse_config
 from edge_agent.journal import PERIODIC
+from hardware.loopback import PrivateBroker, mosquitto_binary
 from hardware.virtual_node import NodeStats, demo_key, run_firmware_node
 
 PREFIX = "citynerve-demo"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _mosquitto_binary() -> str | None:
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    return "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
-
-
-class _Broker:
-    """A private Mosquitto on a free loopback port (no persistence)."""
-
-    def __init__(self, binary: str, work: Path) -> None:
-        self.port = _free_port()
-        conf = work / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 0\n"
-        )
-        self.proc = subprocess.Popen(  # noqa: S603 - the installed mosquitto
-            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError("the private mosquitto did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 class _Platform:
@@ -129,8 +86,7 @@ async def run_demo(*, nodes: int, batches: int, readings: int) -> dict[str, obje
     """Run the whole path on loopback and summarise it."""
     node_ids = [f"ja-hyd-{i:06d}" for i in range(nodes)]
     work = Path(tempfile.mkdtemp(prefix="citynerve-demo-"))
-    binary = _mosquitto_binary()
-    broker = _Broker(binary, work) if binary else None
+    broker = PrivateBroker(work / "mosquitto") if mosquitto_binary() else None
     platform = _Platform(broker.port) if broker else None
     try:
         config = parse_config(_config(work, node_ids, broker.port if broker else None))

@@ -6,8 +6,6 @@ import asyncio
 import json
 import os
 import random
-import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -24,57 +22,21 @@ from edge_agent.config import Config, parse_config
 from firmware.wire import protocol as P
 from firmware.wire.node_session import NodeSession
 from firmware.wire.senml import PackWriter
+from hardware.loopback import PrivateBroker, free_port, wait_port
 from hardware.virtual_node import build_batch, demo_key
 
 ROOT = Path(__file__).resolve().parents[2]
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# what the tests import from here (the loopback helpers live in hardware.loopback)
+REEXPORTED = (free_port, wait_port)
 
 
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
-
-
-class Broker:
+class Broker(PrivateBroker):
     """A private Mosquitto on a free loopback port, persistent, no queue limit."""
 
     def __init__(self, work: Path) -> None:
-        self.work = work
-        self.port = free_port()
-        (work / "data").mkdir(parents=True, exist_ok=True)
-        self.conf = work / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {work / 'data'}/\nmax_queued_messages 0\n"
-            "autosave_interval 1\n" + ("user root\n" if os.geteuid() == 0 else "")
-            # as root mosquitto drops to the user "mosquitto", which cannot write
-            # into a private temp dir: keep it root for the test broker
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    def start(self) -> None:
-        log = (self.work / "mosquitto.log").open("ab")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=log)
-        wait_port(self.port)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
+        super().__init__(work, persistent=True)
 
 
 @dataclass

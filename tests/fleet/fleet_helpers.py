@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,27 +19,12 @@ from fleet.db import migrate
 from fleet.db.engine import make_engine
 from fleet.registry import Principal, Registry
 from fleet.secrets import KeyBox
+from hardware.loopback import PrivateBroker, free_port, wait_port
 
 PG_BASE = os.environ.get("FLEET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+# a private Mosquitto without persistence (see hardware.loopback)
+Broker = PrivateBroker
 ADMIN = Principal(token_id=0, name="test", role="admin")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def wait_for(pred: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> Any:
@@ -130,34 +111,3 @@ class LiveServer:
 
 
 # --- Mosquitto -----------------------------------------------------------------------
-
-
-class Broker:
-    """A private Mosquitto on a free loopback port (no persistence)."""
-
-    def __init__(self, work: Path) -> None:
-        self.port = free_port()
-        conf = work / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 0\n"  # the ingester takes bursts (docs/fleet.md: broker)
-            + ("user root\n" if os.geteuid() == 0 else "")
-        )
-        self.conf = conf
-        self.log = (work / "mosquitto.log").open("ab")
-        self.proc = self._start()
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=self.log, stderr=self.log)
-        wait_port(self.port)
-        return proc
-
-    def restart(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.proc = self._start()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.log.close()

@@ -16,9 +16,6 @@ import json
 import os
 import pty
 import secrets
-import shutil
-import socket
-import subprocess
 import threading
 import time
 import tty
@@ -31,17 +28,13 @@ import serial
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import parse_config
 from hardware.hal.supervisor import Supervisor
+from hardware.loopback import PrivateBroker as Broker
+from hardware.loopback import free_port
 
 HERE = Path(__file__).resolve().parent
 MP_DIR = HERE / "mp"
 PREFIX = "citynerve-flash-test"
 DISTRICT = "testdistrict"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the blank virtual board -------------------------------------------------------------
@@ -162,49 +155,6 @@ class GarbageDevice:
         for fd in (self.master, self.slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
-
-
-# -- a private Mosquitto -------------------------------------------------------------------
-
-
-def mosquitto_binary() -> str:
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    if os.access("/usr/sbin/mosquitto", os.X_OK):
-        return "/usr/sbin/mosquitto"
-    raise RuntimeError("mosquitto is not installed: ./dev setup installs it")
-
-
-class Broker:
-    def __init__(self, work: Path) -> None:
-        self.port = free_port()
-        conf = work / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        )
-        self.proc = subprocess.Popen(
-            [mosquitto_binary(), "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError("the private mosquitto did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 # -- the edge agent, in its own thread ------------------------------------------------------
