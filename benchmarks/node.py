@@ -7,8 +7,9 @@ chip simulators, and battery nodes talk to a real in-process edge agent (ingest 
 on loopback. Probes are entry modules of ``tests/firmware/mp`` that start the node the
 way the board does (``import main``):
 
-- ``app_mpy_bytes``: the firmware package as mpy-cross compiles it into an app slot
-  (``firmware/app`` and ``firmware/wire``; the loader lives outside the slots);
+- ``app_mpy_bytes``: the app slot as mpy-cross compiles it for a node of each kit (the
+  modules that kit imports, ``fleet.bundle.build(kits=[kit])``; the loader lives
+  outside the slots), largest kit; the baseline is the whole package with every kit;
 - ``readings_per_s``: a node's kit samples through its drivers and simulated chips,
   records SenML and queues batches on littlefs (``sample_entry.py``), per kit; the
   baselines in the same process are the recorder alone and the wire alone;
@@ -19,10 +20,12 @@ way the board does (``import main``):
   in 64 KiB plus the simulators' baseline;
 - soak: each kit through ``--soak-hours`` simulated hours at its smallest heap plus a
   margin, no MemoryError, the heap peak per hour;
-- ``battery_years``: the duty cycle the firmware runs, measured at speed 1 (awake time
-  per wake, sensor power switch on-time, link time; ``duty_entry.py``) times the
-  currents of ``hardware/kits.py`` and ``hardware/boards.py``; the baseline is the
-  same model with the kits' nominal duty (``Kit.duty``) and datasheet on-times.
+- ``battery_years``: the duty cycle the firmware runs over whole sample periods,
+  measured at speed 1 (every boot's awake time, each load switch's on-time awake and
+  held through a sleep, the accelerometer's charge in the modes the firmware set,
+  conversions, link time; ``duty_entry.py``) times the currents of
+  ``hardware/kits.py`` and ``hardware/boards.py``; the baseline is the same model with
+  the kits' nominal duty (``Kit.duty``) and datasheet on-times.
 
 Usage: ``.venv/bin/python benchmarks/node.py [--soak-hours 24] [--quick]``. The final
 line is one JSON object.
@@ -51,6 +54,7 @@ from edge_helpers import free_port, make_config, write_keys  # noqa: E402
 from fw_helpers import BoardRun, heap_records, with_entry  # noqa: E402
 
 from edge_agent.agent import EdgeAgent  # noqa: E402
+from firmware.app import config as firmware_config  # noqa: E402
 from hardware import boards, kits  # noqa: E402
 from hardware.flash.tool import FlashImage  # noqa: E402
 from hardware.hal import codes  # noqa: E402
@@ -66,8 +70,6 @@ HOURS_PER_YEAR = 8766
 KITS = ("hydrant", "manhole", "elevator")
 BATTERY_KITS = ("hydrant", "manhole")
 KITS_RUN = list(KITS)  # --kits
-# the parts behind the board's sensor power switch (hardware/kits.py, gpio notes)
-SWITCHED = {"hydrant": ("loop_power",), "manhole": ("level", "gas")}
 # sampling speed per kit: the A02YYUW simulator generates every frame of the
 # elapsed simulated time, which above ~1000x outruns the UART reader
 SAMPLE_SPEED = {"hydrant": 100_000, "manhole": 1000, "elevator": 10_000}
@@ -92,21 +94,102 @@ def node_id(kit: str, tag: str) -> str:
 # -- sizes ----------------------------------------------------------------------------
 
 
-def mpy_sizes() -> dict[str, Any]:
-    files = compile_firmware()
-    total = sum(len(v) for v in files.values())
+def _size_parts(files: dict[str, bytes]) -> dict[str, int]:
     parts: dict[str, int] = {}
     for name, data in files.items():
         key = "/".join(name.split("/")[:3]) if "/kits/" in name or "/detect/" in name else ""
         key = key or "/".join(name.split("/")[:2])
         parts[key] = parts.get(key, 0) + len(data)
+    return dict(sorted(parts.items()))
+
+
+def mpy_sizes() -> dict[str, Any]:
+    every = compile_firmware()
+    per_kit = {kit: compile_firmware(kits=[kit]) for kit in KITS}
+    slots = {kit: sum(len(v) for v in files.values()) for kit, files in per_kit.items()}
     loader = ROOT / "firmware" / "loader.py"
     return {
-        "app_mpy_bytes": total,
-        "files": len(files),
-        "by_dir": dict(sorted(parts.items())),
+        "app_mpy_bytes": max(slots.values()),
+        "slot_bytes_by_kit": slots,
+        "files_by_kit": {kit: len(files) for kit, files in per_kit.items()},
+        "all_kits_mpy_bytes": sum(len(v) for v in every.values()),
+        "all_kits_files": len(every),
+        "by_dir": _size_parts(every),
         "loader_py_bytes": loader.stat().st_size,
     }
+
+
+_IMPORT_PROBE = """
+import gc, sys, vfs
+mode, root, kit = sys.argv[1], sys.argv[2], sys.argv[3]
+gc.collect()
+if mode == "romfs":
+    with open(root, "rb") as f:
+        image = f.read()  # on a board: a memory-mapped flash partition, not heap
+    vfs.mount(vfs.VfsRom(image), "/slot")
+    root = "/slot"
+sys.path.insert(0, root)
+gc.collect()
+before = gc.mem_alloc()
+import firmware.app.main
+__import__("firmware.app.kits." + kit)
+gc.collect()
+print("@@IMPORT@@", gc.mem_alloc() - before)
+"""
+
+
+def romfs_image(files: dict[str, bytes]) -> bytes:
+    """A ROMFS image (MicroPython's ``vfs.VfsRom`` format) holding ``files``."""
+    from mpremote.romfs import VfsRomWriter
+
+    tree: dict[str, Any] = {}
+    for name, data in files.items():
+        *dirs, leaf = name.split("/")
+        node = tree
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[leaf] = data
+    writer = VfsRomWriter()
+
+    def emit(node: dict[str, Any]) -> None:
+        for name, value in sorted(node.items()):
+            if isinstance(value, dict):
+                writer.opendir(name)
+                emit(value)
+                writer.closedir()
+            else:
+                writer.mkfile(name, value)
+
+    emit(tree)
+    return bytes(writer.finalise())
+
+
+def import_heap(work: Path, kit: str) -> dict[str, int]:
+    """Heap the kit's app modules take once imported (live, after a collection): from
+    .mpy files as in a littlefs slot (bytecode copied into the heap) and from a ROMFS
+    image, where MicroPython runs .mpy bytecode in place (the image itself is excluded:
+    on a board it is a memory-mapped flash partition)."""
+    files = compile_firmware(kits=[kit])
+    slot = work / f"import-{kit}"
+    for name, data in files.items():
+        (slot / name).parent.mkdir(parents=True, exist_ok=True)
+        (slot / name).write_bytes(data)
+    image = work / f"import-{kit}.romfs"
+    image.write_bytes(romfs_image(files))
+    out: dict[str, int] = {"romfs_image_bytes": image.stat().st_size}
+    for mode, root in (("mpy", slot), ("romfs", image)):
+        run = subprocess.run(
+            [find_micropython(), "-c", _IMPORT_PROBE, mode, str(root), kit],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        line = [x for x in run.stdout.splitlines() if x.startswith("@@IMPORT@@")]
+        if not line:
+            raise RuntimeError(f"import probe ({mode}, {kit}) failed: {run.stdout}{run.stderr}")
+        out[f"{mode}_import_heap_bytes"] = int(line[0].split()[1])
+    return out
 
 
 # -- boards ---------------------------------------------------------------------------------
@@ -325,8 +408,11 @@ async def soak_phase(
     return out
 
 
-async def duty_phase(work: Path, port: int, wakes: int) -> dict[str, Any]:
-    """Power-on, then timer wakes started one after the other at speed 1."""
+async def duty_phase(work: Path, port: int, periods: int) -> dict[str, Any]:
+    """Power-on, then every boot of ``periods`` sample periods (timer wakes, and the
+    wakes the firmware schedules itself, e.g. the end of the manhole's gas warm-up),
+    started one after the other at speed 1: awake time is real time, the sleeps are
+    skipped over."""
     out: dict[str, Any] = {}
     for kit in (k for k in BATTERY_KITS if k in KITS_RUN):
         node = provision(work, kit, port, 1, "duty")
@@ -334,62 +420,88 @@ async def duty_phase(work: Path, port: int, wakes: int) -> dict[str, Any]:
         sup = Supervisor(cfg)
         sup.power_on_reset()
         cause, wake, epoch = codes.PWRON_RESET, 0, sup.epoch
-        records = []
-        for _ in range(wakes + 1):
+        period_ms = firmware_config.DEFAULTS[kit]["sample_s"] * 1000
+        records: list[dict[str, Any]] = []
+        first = -1  # the first timer wake after the power-on: the window starts there
+        while len(records) < 1 + 8 * periods:
             boot = await asyncio.to_thread(sup.run_once, cause, wake, epoch, 300)
             line = next((ln for ln in boot.output.splitlines() if ln.startswith("@@DUTY@@ ")), None)
             if boot.exit_code != codes.EXIT_DEEPSLEEP or line is None:
                 raise RuntimeError(f"{kit}: duty boot failed:\n{boot.output[-3000:]}")
             records.append(json.loads(line[len("@@DUTY@@ ") :]))
+            start = records[-1]["start_ms"]
+            if first < 0 and start >= records[0]["start_ms"] + period_ms - 1000:
+                first = len(records) - 1
+            if first >= 0 and start - records[first]["start_ms"] >= periods * period_ms:
+                break
             nxt = sup.next_start(boot)
             assert nxt is not None
             cause, wake, epoch, _wait = nxt
-        out[kit] = {"power_on": records[0], "wakes": records[1:]}
-        log(f"duty {kit}: {records[1:]}")
+        out[kit] = {
+            "power_on": records[0],
+            "boots": records[first:-1],
+            "end_ms": records[-1]["start_ms"],
+            "periods": periods,
+        }
+        log(f"duty {kit}: {records[first:-1]}")
     return out
 
 
 def energy(kit_name: str, board_name: str, duty: dict[str, Any]) -> dict[str, Any]:
-    """Average current and battery life from a measured wake (mean of the timer wakes)."""
+    """Average current and battery life over the measured sample periods: every boot's
+    awake time at the CPU's current (plus the board's boot time), its links at the
+    radio's (plus the association time), each load switch's on-time (awake, and held
+    through the sleep that follows) at the current of the parts it powers, the
+    accelerometer's charge as its simulator integrated it (awake) and its current in
+    the mode the firmware left it in (asleep), the DS18B20's and ADS1115's
+    conversions, and between boots the board's deep-sleep current plus the other
+    parts' standby currents."""
     kit = kits.get_kit(kit_name)
     board = boards.get_board(board_name)
     pw = board.power
     assert kit.battery is not None
-    wakes = duty["wakes"]
-    period_ms = wakes[0]["sleep_ms"] + wakes[0]["awake_ms"]
-    awake_ms = sum(w["awake_ms"] for w in wakes) / len(wakes) + pw.boot_ms
-    link_ms = sum(sum(lk["ms"] for lk in w["links"]) for w in wakes) / len(wakes)
-    connects = sum(len(w["links"]) for w in wakes) / len(wakes)
-    radio_ms = link_ms + connects * pw.radio_connect_ms
-    sensor_on_ms = sum(w["sensor_on_ms"] for w in wakes) / len(wakes)
-    switched = [p for p in kit.parts if p.key in SWITCHED.get(kit_name, ())]
-    direct = [p for p in kit.parts if p.key not in SWITCHED.get(kit_name, ())]
-    # charge per wake, mA*ms
-    q_cpu = max(0.0, awake_ms - link_ms) * pw.active_ma
-    q_radio = radio_ms * pw.radio_connect_ma
-    q_switched = sensor_on_ms * sum(p.active_ma for p in switched)
-    q_direct = sum(p.active_ma * p.active_ms for p in direct)
-    q_wake = q_cpu + q_radio + q_switched + q_direct
-    sleep_ua = pw.sleep_ua + sum(p.standby_ua for p in kit.parts)
-    sleep_ms = max(0.0, period_ms - awake_ms - connects * pw.radio_connect_ms)
-    avg_ma = (q_wake + sleep_ua / 1000 * sleep_ms) / period_ms
+    boots = duty["boots"]
+    starts = [b["start_ms"] for b in boots] + [duty["end_ms"]]
+    total_ms = starts[-1] - starts[0]
+    periods = duty["periods"]
+    powered = {g.role: sum(kit.part(k).active_ma for k in g.powers) for g in kit.gpio if g.powers}
+    standby_ua = sum(p.standby_ua for p in kit.parts if p.key != "accel")
+    q = dict.fromkeys(("cpu", "radio", "switched", "accel", "conversions", "sleep"), 0.0)
+    awake = link_total = radio = 0.0
+    switch_on = dict.fromkeys(powered, 0.0)
+    for i, b in enumerate(boots):
+        sleep = starts[i + 1] - b["start_ms"] - b["awake_ms"]
+        link = sum(lk["ms"] for lk in b["links"])
+        air = link + len(b["links"]) * pw.radio_connect_ms
+        awake += b["awake_ms"] + pw.boot_ms
+        link_total += link
+        radio += air
+        q["cpu"] += (b["awake_ms"] - link + pw.boot_ms) * pw.active_ma
+        q["radio"] += air * pw.radio_connect_ma
+        for name, on_ms in b["switch_on_ms"].items():
+            on = on_ms + (sleep if name in b["held"] else 0)
+            switch_on[name] += on
+            q["switched"] += on * powered[name]
+        q["accel"] += (b.get("accel_nams", 0) + b.get("accel_sleep_na", 0) * sleep) / 1e6
+        for key, n in b["conversions"].items():
+            part = kit.part(key)
+            q["conversions"] += n * part.active_ma * part.active_ms
+        q["sleep"] += sleep * (pw.sleep_ua + standby_ua) / 1000
+    avg_ma = sum(q.values()) / total_ms
     bat = kit.battery
     usable = bat.total_mah * bat.usable_pct / 100
     per_year = avg_ma * HOURS_PER_YEAR + bat.total_mah * bat.self_discharge_pct_per_year / 100
     return {
         "board": board_name,
-        "period_s": round(period_ms / 1000, 1),
-        "awake_ms": round(awake_ms),
-        "link_ms": round(link_ms),
-        "radio_ms": round(radio_ms),
-        "sensor_on_ms": round(sensor_on_ms),
-        "charge_per_wake_mAs": {
-            "cpu": round(q_cpu / 1000, 2),
-            "radio": round(q_radio / 1000, 2),
-            "switched_sensors": round(q_switched / 1000, 2),
-            "sensors": round(q_direct / 1000, 2),
-        },
-        "sleep_ua": round(sleep_ua, 2),
+        "period_s": round(total_ms / periods / 1000, 1),
+        "boots_per_period": round(len(boots) / periods, 2),
+        "awake_ms_per_period": round(awake / periods),
+        "link_ms_per_period": round(link_total / periods),
+        "radio_ms_per_period": round(radio / periods),
+        "switch_on_ms_per_period": {k: round(v / periods) for k, v in switch_on.items()},
+        "charge_per_period_mAs": {k: round(v / periods / 1000, 2) for k, v in q.items()},
+        "sleep_ua": round(pw.sleep_ua + standby_ua, 2),
+        "accel_sleep_ua": [round(b.get("accel_sleep_na", 0) / 1000, 1) for b in boots],
         "avg_ua": round(avg_ma * 1000, 1),
         "usable_mah": usable,
         "years": round(usable / per_year, 2),
@@ -455,9 +567,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         try:
             sizes = mpy_sizes()
             log(f"mpy: {sizes}")
+            imports = {kit: import_heap(work, kit) for kit in KITS}
+            log(f"import heap: {imports}")
             reads = readings(work, 40 if args.quick else 200)
             heap = await heap_phase(work, port, args.quick)
-            duty = await duty_phase(work, port, 1 if args.quick else 2)
+            duty = await duty_phase(work, port, 2 if args.quick else 4)
             soak = await soak_phase(work, port, args.soak_hours, heap, agent)
         finally:
             await agent.aclose()
@@ -478,6 +592,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "five_years": all(v["years"] >= GOAL_YEARS for v in years.values()),
         },
         "heap": heap,
+        "import_heap": imports,
         "mpy": sizes,
         "readings": {
             k: {
@@ -493,9 +608,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "energy_nominal_baseline": nominal,
         "duty": {
             k: {
-                "awake_ms": [w["awake_ms"] for w in d["wakes"]],
-                "links": [w["links"] for w in d["wakes"]],
-                "sensor_on_ms": [w["sensor_on_ms"] for w in d["wakes"]],
+                "awake_ms": [b["awake_ms"] for b in d["boots"]],
+                "links": [b["links"] for b in d["boots"]],
+                "switch_on_ms": [b["switch_on_ms"] for b in d["boots"]],
+                "held": [b["held"] for b in d["boots"]],
             }
             for k, d in duty.items()
         },

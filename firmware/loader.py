@@ -10,12 +10,17 @@
 #   tries     boots of the trial slot so far
 #   bad       slots that failed their trial (an update will not be retried)
 #   running   set at every boot, cleared by confirm()
+#   verified  slots whose files were checked against their manifest since they
+#             were installed (a failed boot checks the slot again)
+#   retries   times safe mode was entered since the app last confirmed (sets
+#             how long safe mode waits before it tries the app slot again)
 #
 # Flash layout (paths relative to the filesystem root):
 #   main.py, loader.py   this loader
 #   base/firmware/...    the base image: wire protocol, link, queue and safe mode;
 #                        replaced only together with the loader by a technician
-#   a/firmware/...       app slot A (a complete firmware package + manifest)
+#   a/firmware/...       app slot A (a complete firmware package + manifest.json
+#                        with every file's size and SHA-256)
 #   b/firmware/...       app slot B
 #   cfg/                 provisioned config, key and board file (format versioned)
 #   q/                   the reading queue
@@ -26,19 +31,36 @@
 # row the node starts safe mode from base/ (link and update only), which works
 # even when the active slot is broken. An app slot that cannot be imported also
 # falls back to safe mode.
+#
+# Before a slot runs for the first time after its install, and after a failed
+# boot, the loader checks every file of the slot against the slot's manifest
+# (a truncated .mpy would make the import hang, not fail). A trial slot that
+# fails the check is rolled back at once; an active slot that fails it is
+# marked bad and the node starts safe mode. Safe mode is not for good: once it
+# has reached the edge it tries the app slot again after safe_retry_s(), unless
+# that slot is bad (then only an update brings the app back).
 
 import os
 import sys
+from binascii import hexlify
 
 try:
     import json
 except ImportError:
     import ujson as json  # type: ignore[no-redef]
 
+try:
+    import hashlib
+except ImportError:
+    import uhashlib as hashlib  # type: ignore[no-redef]
+
 STATE = "boot.json"
 FORMAT = 1
 SAFE_AFTER = 3
 TRIAL_TRIES = 2
+MANIFEST = "manifest.json"
+SAFE_RETRY_FIRST_S = 3600
+SAFE_RETRY_MAX_S = 86400
 
 # machine.reset_cause() values differ by port; the loader only needs to know
 # whether this boot is a wake from deep sleep or a watchdog reset.
@@ -71,6 +93,8 @@ def _default() -> dict:  # type: ignore[type-arg]
         "running": False,
         "safe": False,
         "slot": "a",
+        "verified": [],
+        "retries": 0,
     }
 
 
@@ -79,6 +103,9 @@ def read_state(root: str = "") -> dict:  # type: ignore[type-arg]
         with open(root + STATE) as f:
             state = json.loads(f.read())
         if isinstance(state, dict) and state.get("format") == FORMAT:
+            for name, value in _default().items():
+                if name not in state:
+                    state[name] = value  # written by an older loader
             return state
     except (OSError, ValueError):
         pass
@@ -112,9 +139,7 @@ def decide(state: dict, cause: int) -> tuple:  # type: ignore[type-arg]
             state["safe"] = False
             return trial, False
     if state["failures"] >= SAFE_AFTER:
-        state["slot"] = "base"
-        state["safe"] = True
-        return "base", True
+        return decide_safe(state)
     state["slot"] = state["active"]
     state["safe"] = False
     return state["active"], False
@@ -126,6 +151,8 @@ def confirm(root: str = "") -> None:
     state = read_state(root)
     state["running"] = False
     state["failures"] = 0
+    if not state["safe"]:
+        state["retries"] = 0
     if state["trial"] is not None and state["slot"] == state["trial"]:
         state["active"] = state["trial"]
         state["trial"] = None
@@ -140,7 +167,86 @@ def set_trial(slot: str, root: str = "") -> None:
     state["tries"] = 0
     if slot in state["bad"]:
         state["bad"].remove(slot)
+    if slot in state["verified"]:
+        state["verified"].remove(slot)
     write_state(state, root)
+
+
+# How long safe mode runs before it resets to try the app slot again (seconds,
+# doubling with every entry into safe mode, at most a day), or None when the
+# active slot is bad and only an update can bring the app back.
+def safe_retry_s(root: str = "") -> int | None:
+    state = read_state(root)
+    if state["active"] in state["bad"]:
+        return None
+    return min(SAFE_RETRY_FIRST_S << max(0, state["retries"] - 1), SAFE_RETRY_MAX_S)
+
+
+# Checks every file of a slot against the slot's manifest (size, SHA-256).
+# Returns None when the slot is whole, else what is wrong (the first bad file).
+def check_slot(slot: str, root: str = "") -> str | None:
+    prefix = root + slot + "/"
+    try:
+        with open(prefix + MANIFEST) as f:
+            files = json.loads(f.read())["files"]
+        entries = [(name, files[name]["size"], files[name]["sha256"]) for name in files]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "%s%s is missing or unreadable" % (prefix, MANIFEST)
+    files = None
+    buf = bytearray(512)
+    view = memoryview(buf)
+    for name, size, digest in entries:
+        h = hashlib.sha256()
+        got = 0
+        try:
+            with open(prefix + name, "rb") as f:
+                while True:
+                    n = f.readinto(buf)
+                    if not n:
+                        break
+                    h.update(view[:n])
+                    got += n
+        except OSError:
+            return "%s%s is missing" % (prefix, name)
+        if got != size:
+            return "%s%s has %d bytes, the manifest says %d" % (prefix, name, got, size)
+        if hexlify(h.digest()).decode() != digest:
+            return "%s%s does not match its SHA-256 in the manifest" % (prefix, name)
+    return None
+
+
+# Checks the slot this boot is about to run when it has not been checked since
+# its install or the last boot failed; on a bad slot changes the decision the
+# way decide() would (roll a trial back, else safe mode). Returns (slot, safe).
+def verify(state: dict, slot: str, safe: bool, root: str = "") -> tuple:  # type: ignore[type-arg]
+    while not safe and (slot not in state["verified"] or state["failures"]):
+        why = check_slot(slot, root)
+        if why is None:
+            if slot not in state["verified"]:
+                state["verified"].append(slot)
+            break
+        print("loader: slot %s is broken: %s" % (slot, why))
+        if slot in state["verified"]:
+            state["verified"].remove(slot)
+        state["bad"].append(slot)
+        if state["trial"] == slot:
+            state["trial"] = None
+            state["tries"] = 0
+            slot = state["active"]
+            if slot not in state["bad"]:
+                state["slot"] = slot
+                continue
+        state["failures"] = SAFE_AFTER
+        slot, safe = decide_safe(state)
+    return slot, safe
+
+
+def decide_safe(state: dict) -> tuple:  # type: ignore[type-arg]
+    if not state["safe"]:
+        state["retries"] += 1
+    state["slot"] = "base"
+    state["safe"] = True
+    return "base", True
 
 
 def _start(slot: str, safe: bool) -> None:
@@ -161,6 +267,7 @@ def _start(slot: str, safe: bool) -> None:
 def boot() -> None:
     state = read_state()
     slot, safe = decide(state, _reset_cause())
+    slot, safe = verify(state, slot, safe)
     write_state(state)
     try:
         _start(slot, safe)
@@ -168,8 +275,9 @@ def boot() -> None:
         # the slot is broken (missing or corrupt files): count it and go to safe mode
         print("loader: slot %s does not start: %s" % (slot, e))
         state["failures"] = SAFE_AFTER
-        state["safe"] = True
-        state["slot"] = "base"
+        if slot in state["verified"]:
+            state["verified"].remove(slot)
+        decide_safe(state)
         write_state(state)
         sys.path.pop(0)
         for name in list(sys.modules):

@@ -5,10 +5,13 @@ its base image), plus the root loader files:
 
 - ``files``: the ``firmware`` package compiled with the real ``mpy-cross``
   (bytecode only, 31-bit small ints as on ESP32-C3 and RP2040), keyed by the
-  path inside a slot (``firmware/app/main.mpy``);
+  path inside a slot (``firmware/app/main.mpy``); a bundle for some kits only
+  (``build(kits=["hydrant"])``) holds just the modules those kits import, found
+  by following the firmware's imports from ``firmware/app/main.py`` and each
+  kit's module (a node carries and downloads only its own kit's code);
 - ``root``: ``main.py`` and ``loader.py``, which live at the filesystem root
   and are never replaced by an app update (see ``firmware/loader.py``);
-- ``manifest``: format, version, the boards it fits, the MicroPython it needs
+- ``manifest``: format, version, the boards and kits it fits, the MicroPython it needs
   (minimum version, .mpy version and small-int bits) and every file's size and
   SHA-256. The same manifest is written as ``manifest.json`` into each slot.
 
@@ -21,6 +24,7 @@ board. A bundle saved with :meth:`Bundle.save` is a directory (``manifest.json``
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import shutil
@@ -68,15 +72,74 @@ def find_mpy_cross() -> str:
     return found
 
 
-def compile_firmware(*, small_int_bits: int = SMALL_INT_BITS) -> dict[str, bytes]:
-    """The firmware package as .mpy files, keyed by path inside a slot."""
+def _module_file(name: str) -> Path | None:
+    """The source of firmware module ``name`` (``firmware.app.clock``), if it is one."""
+    path = REPO.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(src: Path) -> set[str]:
+    """The firmware modules a source file imports (at any depth of its code)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(src.read_text(), str(src))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "firmware")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("firmware"):
+            module = str(node.module)
+            found.add(module)
+            for alias in node.names:
+                if _module_file(f"{module}.{alias.name}") is not None:
+                    found.add(f"{module}.{alias.name}")
+    return found
+
+
+def firmware_kits() -> list[str]:
+    """The kits the firmware knows: the modules ``make_kit`` imports, by name."""
+    kits = FIRMWARE / "app" / "kits" / "__init__.py"
+    names = {m.rsplit(".", 1)[1] for m in _imports(kits) if m.startswith("firmware.app.kits.")}
+    return sorted(names)
+
+
+def firmware_modules(kits: list[str] | None = None) -> list[Path]:
+    """The firmware sources a slot needs for ``kits`` (None: every kit), relative to the
+    repository: everything reachable by import from the app's main module and the kits'
+    modules, with each package's ``__init__``, never another kit's module."""
+    known = firmware_kits()
+    chosen = known if kits is None else list(kits)
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise BundleError(f"unknown kit(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    others = {f"firmware.app.kits.{k}" for k in known if k not in chosen}
+    todo = ["firmware.app.main", *(f"firmware.app.kits.{k}" for k in chosen)]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name in others:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # the packages
+        src = _module_file(name)
+        if src is None:
+            raise BundleError(f"firmware module {name} is imported but has no source file")
+        todo.extend(_imports(src))
+    files = {_module_file(name) for name in seen}
+    return sorted(f.relative_to(REPO) for f in files if f is not None)
+
+
+def compile_firmware(
+    *, small_int_bits: int = SMALL_INT_BITS, kits: list[str] | None = None
+) -> dict[str, bytes]:
+    """The firmware package as .mpy files, keyed by path inside a slot: the modules
+    ``kits`` need (None: all of them)."""
     cross = find_mpy_cross()
     out: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for src in sorted(FIRMWARE.rglob("*.py")):
-            rel = src.relative_to(REPO)
-            if rel.name == "loader.py" and rel.parent == Path("firmware"):
-                continue  # the loader lives at the root, not in a slot
+        for rel in firmware_modules(kits):
+            src = REPO / rel
             target = Path(tmp) / rel.with_suffix(".mpy")
             target.parent.mkdir(parents=True, exist_ok=True)
             run = subprocess.run(  # noqa: S603 - our own mpy-cross
@@ -110,6 +173,7 @@ def make_manifest(
     *,
     root: Mapping[str, bytes] | None = None,
     boards: list[str] | None = None,
+    kits: list[str] | None = None,
     small_int_bits: int = SMALL_INT_BITS,
 ) -> dict[str, Any]:
     """The manifest of a bundle: every file's size and SHA-256 and what it fits."""
@@ -117,6 +181,7 @@ def make_manifest(
         "format": FORMAT,
         "version": version,
         "boards": sorted(BOARDS) if boards is None else sorted(boards),
+        "kits": firmware_kits() if kits is None else sorted(kits),
         "micropython": {
             "min": list(MICROPYTHON_MIN),
             "mpy": MPY_VERSION,
@@ -158,6 +223,11 @@ class Bundle:
     @property
     def boards(self) -> list[str]:
         return list(self.manifest["boards"])
+
+    @property
+    def kits(self) -> list[str]:
+        """The kits whose code the bundle holds (older bundles: every kit)."""
+        return list(self.manifest.get("kits") or firmware_kits())
 
     @property
     def size(self) -> int:
@@ -223,15 +293,17 @@ def build(
     version: str = "0.1.0",
     *,
     boards: list[str] | None = None,
+    kits: list[str] | None = None,
     firmware: Mapping[str, bytes] | None = None,
 ) -> Bundle:
-    """Compile the firmware of this source tree into a bundle."""
+    """Compile the firmware of this source tree into a bundle for ``boards`` and
+    ``kits`` (None: all of them)."""
     unknown = sorted(set(boards or ()) - set(BOARDS))
     if unknown:
         raise BundleError(f"unknown board(s) {', '.join(unknown)} (known: {', '.join(BOARDS)})")
-    files = dict(firmware) if firmware is not None else compile_firmware()
+    files = dict(firmware) if firmware is not None else compile_firmware(kits=kits)
     root = {"loader.py": (FIRMWARE / "loader.py").read_bytes(), "main.py": MAIN_PY}
-    doc = make_manifest(files, version, root=root, boards=boards)
+    doc = make_manifest(files, version, root=root, boards=boards, kits=kits)
     return Bundle(version, files, root, doc)
 
 
@@ -261,6 +333,12 @@ def node_files(
     board_file: Mapping[str, Any],
 ) -> dict[str, bytes]:
     """A provisioned node's files: slot a, base image, root loader, then config."""
+    kit = config.get("kit")
+    if kit not in bundle.kits:
+        raise BundleError(
+            f"bundle {bundle.version} holds the code of the {', '.join(bundle.kits)} kit(s), "
+            f"not of {kit!r}: build one for this kit (kits=[{kit!r}])"
+        )
     files: dict[str, bytes] = {}
     files.update(slot_files(bundle, SLOT))
     files.update(slot_files(bundle, BASE))

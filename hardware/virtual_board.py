@@ -100,11 +100,8 @@ def prepare(
         )
         provision(flash, config=cfg, key=demo_key(node), board=board)
         provisioned = True
-    wake = {
-        str(g["pin"]): g.get("active", 1)
-        for g in bfile.get("gpio", {}).values()
-        if g.get("wake") and g.get("signal")
-    }
+    # No "wake_pins": as on a board, only the pins the firmware arms before a
+    # deep sleep (Pin.irq(..., wake=machine.DEEPSLEEP)) end it.
     config: dict[str, object] = {
         "entry": "main",
         "flash": {"image": str(image), "blocks": FLASH_BLOCKS, "format": "never"},
@@ -114,7 +111,6 @@ def prepare(
         "kit": kit,
         "board": board,
         "node": node,
-        "wake_pins": wake,
     }
     if serial is not None:
         config["uart"] = {str(link_uart): {"path": serial}}

@@ -58,3 +58,13 @@ def wall_ms() -> int:
 # Whole seconds since 1970-01-01 UTC, or 0 while the clock is unset.
 def wall() -> int:
     return wall_ms() // 1000
+
+
+# Milliseconds of the RTC, which keeps running through deep sleep (ticks
+# start again at every boot). It jumps when the wall clock is set: compare
+# two readings only across a sleep, never across a welcome.
+def rtc_ms() -> int:
+    try:
+        return time.time_ns() // 1000000
+    except AttributeError:
+        return int(time.time() * 1000)

@@ -42,6 +42,9 @@ DEFAULTS = {
             "open_drop_pa": 50000,  # pressure drop that confirms an opened valve
             "open_confirm_ms": 5000,  # how long a reed wake watches for that drop
             "impact_mg": 2000,
+            # activity that wakes the node between samples (ADXL345 THRESH_ACT,
+            # ac-coupled): well below an impact, far above flow vibration
+            "accel_wake_mg": 1000,
             "tilt_cdeg": 500,  # 5 degrees from the install baseline
             "freeze_ccel": 100,  # 1 degC
             "accel_noise_mg": 30,
@@ -58,8 +61,14 @@ DEFAULTS = {
             "sensor_height_mm": 3000,  # ultrasonic sensor above the manhole floor
             "level_high_mm": 1500,  # water level that raises overflow
             "h2s_alarm_ppb": 10000,  # 10 ppm
-            "gas_every": 1,  # measure gas every N samples
+            # measure gas every N samples: every 30 min at sample_s 900 (the
+            # module's warm-up is most of a battery manhole's charge: see
+            # docs/benchmarks.md, "Energy model")
+            "gas_every": 2,
             "gas_warmup_ms": 30000,  # gas module warm-up after power-on
+            # activity that wakes the node between samples (a cover moved,
+            # about 15 degrees of tilt or a jolt)
+            "accel_wake_mg": 250,
             "accel_noise_mg": 30,
             "temp_noise_ccel": 40,
         },

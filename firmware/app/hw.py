@@ -31,7 +31,10 @@ def build(board):
         hw["onewire"] = onewire.OneWire(machine.Pin(board["onewire"]))
     for name, gpio in board.get("gpio", {}).items():
         if gpio["dir"] == "out":
-            hw["outputs"][name] = machine.Pin(gpio["pin"], machine.Pin.OUT, value=0)
+            # off (an active-low load switch idles high); a pad held through
+            # deep sleep keeps its level until the kit lets it go
+            idle = 1 - gpio.get("active", 1)
+            hw["outputs"][name] = machine.Pin(gpio["pin"], machine.Pin.OUT, value=idle)
             continue
         pull = _pull(gpio.get("pull"))
         if pull is None:

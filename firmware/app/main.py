@@ -4,9 +4,10 @@
 # Mains nodes (elevators) stay connected: the link supervisor, the kit's
 # watchers, the periodic sampler, status reports and the watchdog feeder run
 # as asyncio tasks. Battery nodes (hydrants, manholes) run one duty cycle per
-# boot: restore detector state, handle the wake reason, sample, queue, connect
-# when a batch is due (every `uplink_every` wakes) or an alarm was raised,
-# send, save state and deep-sleep; their alarm inputs wake them.
+# boot (firmware/app/duty.py): handle the inputs that woke them, sample when
+# due (or finish a warm-up held through the sleep), queue, connect when a
+# batch is due (every `uplink_every` periods) or an alarm was raised, send,
+# save state and deep-sleep; their alarm inputs wake them.
 #
 # Safe mode (after repeated failed boots) runs the link and status only, so the
 # fleet can still reach the node and update it.
@@ -16,7 +17,7 @@
 
 import asyncio
 
-from firmware.app import clock, store
+from firmware.app import clock
 from firmware.app import config as config_mod
 from firmware.app.health import Health
 from firmware.app.link import Link, SerialTransport, TcpTransport
@@ -25,9 +26,9 @@ from firmware.app.recorder import Recorder
 from firmware.wire import protocol as P
 
 FIRMWARE_VERSION = "0.1.0"
-KIT_STATE = "state/kit.json"
 WDT_TIMEOUT_MS = 30000
 STATUS_EVERY_S = 3600
+CONFIRM_LOCAL_S = 300
 
 try:
     import machine
@@ -48,22 +49,36 @@ def _woke_from_deepsleep():
     return machine is not None and _reset_cause() == getattr(machine, "DEEPSLEEP_RESET", -1)
 
 
-def _boot_count():
+def _loader():
     try:
         import loader  # type: ignore[import-not-found]  # at the flash root
 
-        return loader.read_state()["boots"]
-    except (ImportError, KeyError):
-        return 0
+        return loader
+    except ImportError:
+        return None
+
+
+def _boot_count():
+    loader = _loader()
+    return 0 if loader is None else loader.read_state()["boots"]
 
 
 def _confirm():
-    try:
-        import loader  # type: ignore[import-not-found]  # at the flash root
-
+    loader = _loader()
+    if loader is not None:
         loader.confirm()
-    except ImportError:
-        pass
+
+
+# Whether this boot is the probation run of a freshly installed slot.
+def _on_trial(slot):
+    loader = _loader()
+    return loader is not None and loader.read_state()["trial"] == slot
+
+
+# Seconds safe mode waits before it tries the app slot again (None: never).
+def _safe_retry_s():
+    loader = _loader()
+    return None if loader is None else loader.safe_retry_s()
 
 
 def restore_clock():
@@ -205,13 +220,34 @@ class Node:
             await asyncio.sleep(period)
 
     async def link_watch(self):
-        # the link supervisor counts as alive while it is running (connected or
-        # backing off); confirm the boot once a session saw acks or welcome
+        # The link supervisor counts as alive while it is running (connected or
+        # backing off). The boot is confirmed once a session reached the edge,
+        # or after CONFIRM_LOCAL_S of healthy running: a mains node whose edge
+        # is down has not failed its boot. A trial slot, which must prove that
+        # it reaches the edge, and safe mode confirm only through the link.
+        # Safe mode, once confirmed, resets after the loader's wait so that the
+        # app slot gets another chance.
+        started = clock.ticks_ms()
+        local_ok = not self.safe and not _on_trial(self.slot)
+        retry_at = None
         while True:
             self.beat("link")
-            if not self.confirmed and self.link.connected:
+            up_s = clock.ticks_diff(clock.ticks_ms(), started) // 1000
+            if not self.confirmed and (
+                self.link.connected or (local_ok and up_s >= CONFIRM_LOCAL_S and self._healthy())
+            ):
                 self.confirmed = True
                 _confirm()
+                print(
+                    "node: boot confirmed (%s)"
+                    % ("link" if self.link.connected else "local health")
+                )
+                wait = _safe_retry_s() if self.safe else None
+                if wait is not None:
+                    retry_at = up_s + wait
+                    print("node: safe mode tries the app slot again in %d s" % wait)
+            if retry_at is not None and up_s >= retry_at:
+                self.reboot_requested = True
             await asyncio.sleep(5)
 
     async def run_mains(self):
@@ -225,70 +261,16 @@ class Node:
             tasks.append(asyncio.create_task(self.kit.watch()))
         await asyncio.gather(*tasks)
 
-    # One battery duty cycle; returns the ms to sleep until the next wake is
-    # due (wakes keep their cadence however long the cycle took).
+    # One battery duty cycle (firmware/app/duty.py); returns the ms to sleep
+    # and the record to keep in RTC memory.
     async def cycle(self):
-        started = clock.ticks_ms()
-        woke = _woke_from_deepsleep()
-        state = store.read_json(KIT_STATE) or {}
-        wakes = state.get("wakes", 0) + 1
-        if self.kit is not None:
-            self.kit.restore(state.get("kit", {}))
-            reason = _wake_signal(self.hw) if woke else None
-            if reason is not None:
-                self.kit.on_wake(reason)
-            self.kit.sample()
-            self.recorder.flush()
-        alarms_waiting = len(self.queue.alarms) > 0
-        due = wakes >= self.cfg.get("uplink_every", 1) or alarms_waiting or not woke
-        if due and self.queue.depth():
-            if await self.link.drain(60):
-                wakes = 0
-        elif due:
-            wakes = 0
+        from firmware.app import duty
+
+        out = await duty.run(self, _woke_from_deepsleep())
         if not self.confirmed:
             self.confirmed = True
             _confirm()
-        record = {"wakes": wakes}
-        if self.kit is not None:
-            record["kit"] = self.kit.state()
-        store.makedirs("state")
-        store.write_json(KIT_STATE, record)
-        took = clock.ticks_diff(clock.ticks_ms(), started)
-        return max(1000, self.cfg["sample_s"] * 1000 - took)
-
-
-def _wake_signal(hw):
-    # which alarm input is active now (the one that woke the node)
-    if hw is None:
-        return None
-    for name, pin in hw["pins"].items():
-        spec = None
-        for gpio in hw["board"].get("gpio", {}).values():
-            if (gpio.get("signal") or "") == name:
-                spec = gpio
-        if spec is not None and spec.get("wake") and pin.value() == spec.get("active", 1):
-            return name
-    return None
-
-
-# Arms the alarm inputs that may end the deep sleep. An input that is active
-# already (a valve left open, a cover off) is not armed: it would wake the node
-# at once, again and again; the next timed wake reports its state.
-def _arm_wake_pins(hw):
-    if hw is None or machine is None:
-        return
-    for name, pin in hw["pins"].items():
-        for gpio in hw["board"].get("gpio", {}).values():
-            if (gpio.get("signal") or "") == name and gpio.get("wake"):
-                active = gpio.get("active", 1)
-                if pin.value() == active:
-                    continue
-                trigger = machine.Pin.IRQ_FALLING if active == 0 else machine.Pin.IRQ_RISING
-                try:
-                    pin.irq(handler=None, trigger=trigger, wake=getattr(machine, "DEEPSLEEP", 4))
-                except (TypeError, ValueError, OSError):
-                    pass
+        return out
 
 
 def run(safe=False, slot="a"):
@@ -320,12 +302,13 @@ def run(safe=False, slot="a"):
 def _run(cfg, key, board, slot, safe):
     node = Node(cfg, key, board, slot, safe)
     node.build()
-    if node.kit is not None:
-        node.kit.start()
     if cfg["power"] == "mains" or safe:
+        if node.kit is not None:
+            node.kit.start()
         node.start_watchdog()
         asyncio.run(node.run_mains())
         return
-    sleep_ms = asyncio.run(node.cycle())
-    _arm_wake_pins(node.hw)
-    machine.deepsleep(sleep_ms)
+    from firmware.app import duty
+
+    sleep_ms, record = asyncio.run(node.cycle())
+    duty.sleep(node, sleep_ms, record)

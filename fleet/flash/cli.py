@@ -92,7 +92,12 @@ def register(commands: Subparsers) -> None:
         type=_pattern(WORK_ORDER, "--work-order"),
         help="the work order this node belongs to",
     )
-    p.add_argument("--kit", choices=KITS, help="check that the work order is for this kit")
+    p.add_argument(
+        "--kit",
+        choices=KITS,
+        help="check that the work order is for this kit; a bundle built here then holds "
+        "this kit's code only",
+    )
     p.add_argument(
         "--site", type=_site, help="where the node is installed (default: the work order's)"
     )
@@ -267,13 +272,14 @@ def cmd_flash(args: argparse.Namespace) -> int:
                 return _fail(e.message, e.hint)
 
     try:
-        bundle = load_bundle(args.bundle)
+        bundle = load_bundle(args.bundle, kit=args.kit)
     except FlashError as e:
         return _fail(e.message, e.hint)
     if args.dry_run:
         print(
             f"would install bundle {bundle.version} ({len(bundle.files)} slot files, "
-            f"{bundle.size} bytes; boards {', '.join(bundle.boards)}) on {args.port} "
+            f"{bundle.size} bytes; boards {', '.join(bundle.boards)}; "
+            f"kits {', '.join(bundle.kits)}) on {args.port} "
             f"for work order {args.work_order} via {api}"
         )
         return 0

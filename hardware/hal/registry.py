@@ -37,6 +37,10 @@ config = {}
 # Bumped whenever a world-driven pin level changes (Level.set), so the pin
 # watcher looks at the pins at its next service.
 pin_epoch = [0]
+# Called (no arguments) when the board process ends on a board event (deep
+# sleep, reset, watchdog), before machine writes its state file: devices put
+# what they keep into machine.device_state() there.
+exit_hooks = []
 
 
 def attach_i2c(bus_id, bus):

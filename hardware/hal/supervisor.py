@@ -152,6 +152,7 @@ class Supervisor:
             Path(state) if isinstance(state, str) and state else None
         )  # relative paths resolve against the board's cwd, which is ours
         self._proc: subprocess.Popen[bytes] | None = None
+        self._chunks: list[str] = []  # the running boot's output (no console)
         self._stop = threading.Event()
         self.console = console
         self.console_port: str | None = None
@@ -224,6 +225,7 @@ class Supervisor:
         )
         self._proc = proc
         chunks: list[str] = []
+        self._chunks = chunks
 
         def pump() -> None:
             assert proc.stdout is not None
@@ -247,6 +249,7 @@ class Supervisor:
             self._proc = None
         reader.join(5)
         boot.output = "".join(chunks)
+        self._chunks = []
         boot.real_end = time.monotonic()
         record = self.read_state().get("exit")
         boot.exit_record = record if isinstance(record, dict) else {}
@@ -362,6 +365,13 @@ class Supervisor:
             start = self.next_start(boot)
         return self.boots
 
+    def live_output(self) -> str:
+        """Everything the board printed so far, the running boot's output included."""
+        done = "".join(b.output for b in self.boots)
+        console = self._console
+        running = console.peek_output() if console is not None else "".join(self._chunks)
+        return done + running
+
     def stop(self) -> None:
         """Stop supervising; kill the running board process (a power cut)."""
         self._stop.set()
@@ -417,6 +427,12 @@ class _Console:
         with self._lock:
             self._hide_until_raw = raw
             self._held = b""
+
+    def peek_output(self) -> str:
+        """What the running boot printed so far (left in place for take_output)."""
+        with self._lock:
+            data = b"".join(self._out)
+        return data.decode("utf-8", "replace")
 
     def take_output(self) -> str:
         with self._lock:

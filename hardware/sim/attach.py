@@ -7,6 +7,14 @@
 #
 # MicroPython's unix port has no `onewire` module; a small one is installed in
 # sys.modules whose OneWire(pin) returns the simulated bus on that pin.
+#
+# The board's load switches (outputs whose kit data lists the parts they
+# power) switch those parts (a UART sensor's supply, the 4-20 mA loop) and
+# meter their on-time (parts["power"][gpio name]). The accelerometer stays
+# powered while the MCU sleeps: its registers are kept in
+# machine.device_state() when the board process ends and loaded at the next
+# start, and its INT1 line tells the board when an activity event will wake
+# it (next_change_ms).
 
 import json
 import sys
@@ -46,7 +54,47 @@ class AccelIntPin:
         self.accel = accel
 
     def value(self, now):
-        return self.accel.int_pin(1)
+        return self.accel.int_at(now, 1)
+
+    def next_change_ms(self, t):
+        return self.accel.next_int_ms(t, 1)
+
+
+# A load switch on an output pin: powers its parts while the pin is at its
+# active level and meters how long that is.
+class PowerSwitch:
+    def __init__(self, world, devices, channels, *, active, level, now):
+        self.world = world
+        self.devices = devices
+        self.channels = channels
+        self.active = active
+        self.on_at = None
+        self.on_ms = 0
+        self.switch(level == active, now)
+
+    def switch(self, on, now):
+        for dev in self.devices:
+            dev.power(on, now)
+        for ch in self.channels:
+            if on:
+                self.world.unpowered.discard(ch)
+            else:
+                self.world.unpowered.add(ch)
+        if on and self.on_at is None:
+            self.on_at = now
+        elif not on and self.on_at is not None:
+            self.on_ms += now - self.on_at
+            self.on_at = None
+
+    def value(self, now):
+        return self.active if self.on_at is not None else 1 - self.active
+
+    def drive(self, level, now):
+        if (level == self.active) != (self.on_at is not None):
+            self.switch(level == self.active, now)
+
+    def total(self, now):
+        return self.on_ms + (0 if self.on_at is None else now - self.on_at)
 
 
 # The battery voltage through the board's divider.
@@ -101,7 +149,27 @@ class _OneWireModule:
     OneWireError = OSError
 
 
+def _keep(machine, name, chip):
+    # The chip's registers carry over from the previous start of the board.
+    kept = machine.device_state()
+    chip.load(kept.get(name))
+
+    def save():
+        kept[name] = chip.state()
+
+    return save
+
+
+# The level the board's pad holds at start: a pad held through a deep sleep,
+# else the switch's idle level.
+def _pad(machine, pin, idle):
+    p = machine.Pin(pin)
+    return p.value() if p.mode() == machine.Pin.OUT else idle
+
+
 def setup(registry, config):
+    import machine  # noqa: PLC0415 - the simulated board's, loaded before this hook runs
+
     with open("cfg/board.json") as f:
         board = json.load(f)
     world = World(config.get("scenario") or (board["kit"] + ".idle"))
@@ -114,7 +182,9 @@ def setup(registry, config):
             if part["bus"] != "i2c":
                 continue
             if part["chip"] == "ADXL345":
-                parts[name] = bus.attach(ADXL345(clock, world, part["address"]))
+                acc = bus.attach(ADXL345(clock, world, part["address"]))
+                registry.exit_hooks.append(_keep(machine, name, acc))
+                parts[name] = acc
             elif part["chip"] == "ADS1115":
                 inputs = part.get("facts", {}).get("inputs", {})
                 channels = tuple(inputs.get("AIN%d" % i) for i in range(4))
@@ -138,6 +208,8 @@ def setup(registry, config):
             dev = ZE03(clock, world)
         else:
             continue
+        if hasattr(dev, "state"):
+            registry.exit_hooks.append(_keep(machine, name, dev))
         parts[name] = dev
         by_id.setdefault(spec["id"], {})[spec["rx"]] = dev
     for uid, devices in by_id.items():
@@ -146,7 +218,25 @@ def setup(registry, config):
                 registry.attach_uart(uid, dev)
         else:
             registry.attach_uart(uid, SharedUart(devices))
+    parts["power"] = {}
     for name, gpio in board.get("gpio", {}).items():
+        if gpio["dir"] == "out":
+            powers = gpio.get("powers") or ()
+            if powers:
+                devices = [parts[p] for p in powers if p in parts]
+                channels = [
+                    board["parts"][p]["facts"]["supplies"]
+                    for p in powers
+                    if "supplies" in board["parts"].get(p, {}).get("facts", {})
+                ]
+                active = gpio.get("active", 1)
+                level = _pad(machine, gpio["pin"], 1 - active)
+                switch = PowerSwitch(
+                    world, devices, channels, active=active, level=level, now=clock()
+                )
+                registry.attach_pin(gpio["pin"], switch)
+                parts["power"][name] = switch
+            continue
         if gpio["dir"] != "in":
             continue
         if name == "accel_int" and "accel" in parts:

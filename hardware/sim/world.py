@@ -234,6 +234,35 @@ class Signal:
             cand = nxt
         return cand
 
+    def span(self, t: int) -> tuple[int, int, int]:
+        # (end, lo, hi): on [t, end) the value stays within [lo, hi]. The base
+        # is linear up to its next breakpoint; a wave adds at most its
+        # amplitude and the noise at most its bound. Lets a detector skip
+        # stretches in which nothing can cross its threshold.
+        end = FOREVER
+        swing = 0
+        for w in self.waves:
+            start, stop = w[0], w[1]
+            if start <= t < stop:
+                swing += abs(w[3])
+                end = min(end, stop)
+            elif t < start < end:
+                end = start
+        nb = self.next_breakpoint(t)
+        if nb is not None and nb < end:
+            end = nb
+        a = self.base(t)
+        b = a if end >= FOREVER else self.base(end - 1)
+        lo = min(a, b) - swing - self.noise
+        hi = max(a, b) + swing + self.noise
+        if self.lo is not None:
+            lo = max(lo, self.lo)
+            hi = max(hi, self.lo)
+        if self.hi is not None:
+            lo = min(lo, self.hi)
+            hi = min(hi, self.hi)
+        return end, lo, hi
+
 
 class World:
     def __init__(self, scenario: "dict[str, Any] | str", seed: int | None = None) -> None:
@@ -249,6 +278,9 @@ class World:
         self.expect = scenario.get("expect", {})
         self.seed = scenario.get("seed", 1) if seed is None else seed
         self.signals: dict[str, Signal] = {}
+        # analog channels whose sensor's supply is switched off: they read 0 V
+        # (the board's load switch; see hardware/sim/attach.py)
+        self.unpowered: set[str] = set()
         names = sorted(scenario.get("signals", {}))
         for i in range(len(names)):
             n = names[i]
@@ -298,6 +330,14 @@ class World:
         if s is None:
             return DEFAULTS.get(name, 0) * t_ms
         return s.integral(t_ms)
+
+    def span(self, name: str, t_ms: int) -> tuple[int, int, int]:
+        # (end, lo, hi): the signal stays within [lo, hi] on [t_ms, end).
+        s = self.signals.get(name)
+        if s is None:
+            d = DEFAULTS.get(name, 0)
+            return FOREVER, d, d
+        return s.span(t_ms)
 
     def digital(self, name: str, t_ms: int) -> int:
         return 1 if self.value(name, t_ms) else 0
@@ -367,6 +407,8 @@ class World:
 
     def voltage(self, channel: str, t_ms: int) -> int:
         # Microvolts at the ADC input wired to `channel` (see frontend.py).
+        if channel in self.unpowered:
+            return 0
         if channel == "pressure":
             return frontend.pressure_uv(self.pressure_kpa(t_ms))
         if channel == "motor_current":

@@ -22,6 +22,12 @@
 # command are ignored; the receiver resynchronises on 0xFF. The mode is not
 # kept across a power cycle (back to initiative upload).
 #
+# Warm-up (assumption, to validate on a real module): for WARMUP_MS after
+# power-on the cell's output has not settled and reads low, rising linearly
+# from 0 to the true concentration. The module is powered through the
+# node's load switch; state()/load() keep its power-on time and mode across
+# a deep sleep of the board during which the switch stays on.
+#
 # Faults: "bad_checksum" (the last byte off by one), "no_answer" (dead
 # module: nothing is sent, commands are ignored), "noise" (1-3 garbage
 # bytes before each frame), "saturate" (reads full range).
@@ -31,6 +37,7 @@ from hardware.sim.uart_device import UartDevice
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from hardware.sim.world import World
 
@@ -42,6 +49,7 @@ FULL_RANGE = 1000
 PERIOD_MS = 1000
 STARTUP_MS = 0
 ANSWER_MS = 20
+WARMUP_MS = 30000
 
 CMD_QA = bytes((0xFF, 0x01, 0x78, 0x04, 0x00, 0x00, 0x00, 0x00, 0x83))
 CMD_ACTIVE = bytes((0xFF, 0x01, 0x78, 0x03, 0x00, 0x00, 0x00, 0x00, 0x84))
@@ -70,11 +78,24 @@ class ZE03(UartDevice):
     def __init__(self, clock: "Callable[[], int]", world: "World", seed: int = 3) -> None:
         self.qa = False
         self.rx = bytearray()
+        self.warmup_ms = WARMUP_MS
+        self.powered_at = 0
         UartDevice.__init__(self, clock, world, PERIOD_MS, STARTUP_MS, seed)
 
     def on_power_up(self, now_ms: int) -> None:
         self.qa = False
         self.rx = bytearray()
+        self.powered_at = now_ms
+
+    def state(self) -> "dict[str, Any]":
+        return {"on": self.powered, "at": self.powered_at, "qa": self.qa, "next": self.next_ms}
+
+    def load(self, s: "dict[str, Any] | None") -> None:
+        if isinstance(s, dict) and s.get("on"):
+            self.powered = True
+            self.powered_at = s["at"]
+            self.qa = s["qa"]
+            self.next_ms = s["next"]
 
     def periodic(self) -> bool:
         return not self.qa
@@ -86,6 +107,9 @@ class ZE03(UartDevice):
         raw = self.world.h2s_ppb(t_ms) // RESOLUTION_PPB
         if raw < 0:
             return 0
+        warm = t_ms - self.powered_at
+        if warm < self.warmup_ms:
+            raw = raw * max(0, warm) // self.warmup_ms
         return min(raw, FULL_RANGE)
 
     def _finish(self, body: bytes) -> bytes:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fleet.bundle import manifest
 from hardware.flash.tool import FlashImage
 from hardware.hal.supervisor import BOOT, find_micropython
 
@@ -135,12 +136,16 @@ def loader_image(
     plan: dict[str, str],
     *,
     replace: dict[str, str] | None = None,
+    corrupt: dict[str, str | bytes] | None = None,
     drop: tuple[str, ...] = (),
     speed: float = 1000.0,
 ) -> tuple[FlashImage, Path]:
     """A flash image with the real loader at the root and the stub app of
-    tests/firmware/mp/stub_app.py in slots a, b and base; ``plan`` maps a boot
-    number to the stub's steps; ``replace``/``drop`` break files of a slot."""
+    tests/firmware/mp/stub_app.py in slots a, b and base, each with its
+    manifest.json; ``plan`` maps a boot number to the stub's steps.
+    ``replace`` changes a slot's files as installed (its manifest agrees: a
+    whole slot whose code is bad); ``corrupt`` and ``drop`` damage files after
+    the install (the manifest no longer agrees)."""
     stub = (MP / "stub_app.py").read_text()
     files: dict[str, bytes | str] = {
         "main.py": "import loader\n\nloader.boot()\n",
@@ -152,6 +157,14 @@ def loader_image(
         files[f"{slot}/firmware/app/__init__.py"] = ""
         files[f"{slot}/firmware/app/main.py"] = stub
     files.update(replace or {})
+    for slot in ("a", "b", "base"):
+        inside = {
+            name[len(slot) + 1 :]: data.encode() if isinstance(data, str) else data
+            for name, data in files.items()
+            if name.startswith(slot + "/")
+        }
+        files[f"{slot}/manifest.json"] = manifest(inside, "0.0.0-stub")
+    files.update(corrupt or {})
     for name in drop:
         files.pop(name)
     image = FlashImage(tmp / "loader.img", blocks=64)
@@ -246,6 +259,10 @@ class BoardRun:
 
     def output(self) -> str:
         return "".join(b.output for b in self.sup.boots)
+
+    def live(self) -> str:
+        """Everything the board printed so far, the running boot included."""
+        return self.sup.live_output()
 
 
 def heap_records(output: str) -> list[dict[str, Any]]:

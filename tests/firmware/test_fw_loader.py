@@ -7,12 +7,15 @@ after that event (hardware/hal/supervisor.py restarts the board the way the chip
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fw_helpers import boot_records, loader_image
+from fw_helpers import MP, boot_records, loader_image
 
+from fleet.bundle import find_mpy_cross
 from hardware.hal import codes
 from hardware.hal.supervisor import Supervisor
 
@@ -102,26 +105,135 @@ def test_confirming_a_trial_makes_it_the_active_slot(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("why", "image"),
     [
-        ("missing", {"drop": ("a/firmware/app/main.py",)}),
         ("syntax", {"replace": {"a/firmware/app/main.py": "def run(:\n"}}),
         (
             "mpy",
             {
-                "drop": ("a/firmware/app/main.py",),
-                "replace": {"a/firmware/app/main.mpy": "M\x03\x00\x1f"},
+                "replace": {
+                    "a/firmware/app/main.py": "from firmware.app.other import run\n",
+                    "a/firmware/app/other.mpy": "M\x03\x00\x1f",
+                }
             },
         ),
         ("dependency", {"replace": {"a/firmware/app/main.py": "import firmware.app.gone\n"}}),
     ],
 )
-def test_a_slot_that_cannot_be_imported_falls_back_to_safe_mode(
+def test_a_whole_slot_that_cannot_be_imported_falls_back_to_safe_mode(
     tmp_path: Path, why: str, image: dict[str, Any]
 ) -> None:
-    """A missing module, a file that does not compile, an .mpy of another format and a
-    module whose import fails: the same boot goes on in safe mode from base/, and the
-    next boots stay there until safe mode confirms."""
+    """A slot whose files match its manifest but whose code does not load (a file that
+    does not compile, an .mpy of another format, a module whose import fails): the same
+    boot goes on in safe mode from base/, and the next boots stay there until safe mode
+    confirms."""
     records, final, runs = run_plan(tmp_path, {}, 3, **image)
     assert [(r["slot"], r["safe"]) for r in records] == [("base", True)]
     assert "loader: slot a does not start" in runs[0].output
     assert runs[0].exit_code == 0
     assert final["slot"] == "base" and final["failures"] == 3, why
+    assert final["verified"] == [] and final["retries"] == 1
+
+
+def _stub_mpy() -> bytes:
+    """The stub app compiled by the real mpy-cross."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "stub.mpy"
+        subprocess.run([find_mpy_cross(), "-o", str(out), str(MP / "stub_app.py")], check=True)
+        return out.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("why", "damage", "reason"),
+    [
+        ("missing", {"drop": ("a/firmware/app/main.py",)}, "a/firmware/app/main.py is missing"),
+        (
+            "flipped",
+            {"corrupt": {"a/firmware/app/main.py": "from firmware.app.stuB import run\n"}},
+            "a/firmware/app/main.py does not match its SHA-256 in the manifest",
+        ),
+        (
+            "truncated .mpy",
+            {"corrupt": {"a/firmware/app/stub.mpy": "TRUNCATE"}},
+            "a/firmware/app/stub.mpy has 200 bytes, the manifest says",
+        ),
+        ("no manifest", {"drop": ("a/manifest.json",)}, "a/manifest.json is missing or unreadable"),
+    ],
+)
+def test_a_damaged_slot_is_caught_by_its_manifest_before_import(
+    tmp_path: Path, why: str, damage: dict[str, Any], reason: str
+) -> None:
+    """A slot whose files no longer match its manifest (a file gone, changed, an .mpy cut
+    short - which would make MicroPython's import spin for good - or the manifest lost)
+    is never imported: the loader names the file, marks the slot bad and starts safe
+    mode, which then does not schedule a return to the bad slot."""
+    mpy = _stub_mpy()
+    replace = {
+        "a/firmware/app/main.py": "from firmware.app.stub import run\n",
+        "a/firmware/app/stub.mpy": mpy,
+    }
+    if "corrupt" in damage and "a/firmware/app/stub.mpy" in damage["corrupt"]:
+        damage = {"corrupt": {"a/firmware/app/stub.mpy": mpy[:200]}}
+    records, final, runs = run_plan(tmp_path, {}, 3, replace=replace, **damage)
+    assert [(r["slot"], r["safe"], r["retry_s"]) for r in records] == [("base", True, None)]
+    assert "loader: slot a is broken: " + reason in runs[0].output, why
+    assert final["bad"] == ["a"] and final["safe"] and final["verified"] == []
+
+
+def test_the_slot_is_checked_once_after_install_and_again_after_a_failed_boot(
+    tmp_path: Path,
+) -> None:
+    """The first boot checks slot a; clean boots do not check again; a boot after a failed
+    one does, and finds the file damaged in between."""
+    flash, config = loader_image(tmp_path, {"1": "sleep", "2": "crash"})
+    sup = Supervisor(config, restart_on_crash=True)
+    first = sup.run(max_boots=2, timeout=60)
+    assert [r["state"]["verified"] for b in first for r in boot_records(b.output)] == [["a"]] * 2
+    flash.write_files({"a/firmware/app/__init__.py": "# changed\n"})
+    later = Supervisor(config, restart_on_crash=True).run(max_boots=1, timeout=60)
+    records = [r for b in later for r in boot_records(b.output)]
+    assert [(r["slot"], r["safe"]) for r in records] == [("base", True)]
+    assert "a/firmware/app/__init__.py has 10 bytes, the manifest says 0" in later[0].output
+
+
+def test_a_damaged_trial_rolls_back_at_once(tmp_path: Path) -> None:
+    """A trial slot whose files do not match its manifest never runs: the same boot rolls
+    back to the active slot and marks the trial bad."""
+    plan = {1: "confirm+trial_b+reset", 2: "confirm+reset"}
+    records, final, runs = run_plan(
+        tmp_path, plan, 3, corrupt={"b/firmware/app/main.py": "broken\n"}
+    )
+    got = [(r["slot"], r["safe"], r["state"]["trial"]) for r in records]
+    assert got == [("a", False, None), ("a", False, None), ("a", False, None)]
+    assert "loader: slot b is broken: b/firmware/app/main.py has 7 bytes" in runs[1].output
+    assert final["bad"] == ["b"] and final["active"] == "a" and final["failures"] == 0
+
+
+def test_safe_mode_goes_back_to_the_app_slot_with_a_growing_wait(tmp_path: Path) -> None:
+    """Safe mode, once confirmed (it reached the edge), tells the app when to retry the
+    active slot: an hour after the first entry, doubling with each further entry while
+    the app never confirms; once the app confirms the wait starts over."""
+    plan = {
+        1: "crash",
+        2: "crash",
+        3: "crash",
+        4: "confirm+reset",
+        5: "crash",
+        6: "crash",
+        7: "crash",
+        8: "confirm+reset",
+        9: "confirm+reset",
+    }
+    records, final, _ = run_plan(tmp_path, plan, 12)
+    got = [(r["slot"], r["safe"], r["state"]["retries"], r["retry_s"]) for r in records]
+    assert got == [
+        ("a", False, 0, 3600),
+        ("a", False, 0, 3600),
+        ("a", False, 0, 3600),
+        ("base", True, 1, 3600),
+        ("a", False, 1, 3600),
+        ("a", False, 1, 3600),
+        ("a", False, 1, 3600),
+        ("base", True, 2, 7200),
+        ("a", False, 2, 7200),
+        ("a", False, 0, 3600),
+    ]
+    assert final["retries"] == 0 and not final["safe"]

@@ -70,9 +70,9 @@ async def run_for(run: BoardRun, world_s: float, real_s: float) -> None:
 async def test_a_battery_node_runs_6_hours_in_a_capped_heap(tmp_path: Path) -> None:
     """hydrant.idle for 6 simulated hours at 1000x (a deep-sleep cycle every 15 minutes,
     each a fresh process) in a heap of the simulators' measured peak + APP_HEAP_KIB: every
-    cycle ends in deep sleep, no MemoryError, the app's live peak is the same in the last cycle as
-    in the first (nothing accumulates on flash that costs heap), and every cycle's batch
-    is at the edge or still queued on flash."""
+    cycle ends in deep sleep, no MemoryError, the app's live peak is the same in the later
+    cycles as in the earlier ones (nothing accumulates on flash that costs heap), and every
+    cycle's batch is at the edge or still queued on flash."""
     node_id = "ja-hyd-000001"
     agent, port = await agent_for(tmp_path, node_id)
     run = None
@@ -97,11 +97,18 @@ async def test_a_battery_node_runs_6_hours_in_a_capped_heap(tmp_path: Path) -> N
         output = run.output()
         assert "MemoryError" not in output, output[-3000:]
         assert len(boots) >= 6 * 4 - 2 and all(b.exit_code == 18 for b in boots), [
-            b.exit_code for b in boots
+            (b.exit_code, b.output[-2000:]) for b in boots if b.exit_code != 18
         ]
         peaks = [r["peak"] - r["base"] for r in heap_records(output)]
         assert len(peaks) == len(boots)
-        assert peaks[-1] <= peaks[1] + 2 * KIB, peaks  # flat: no growth across cycles
+        # flat: no growth across cycles. A cycle's peak is the highest of its samples
+        # (every 60 s of node time, i.e. wherever the real CPU time of the cycle puts
+        # them), so one cycle may catch a transient another misses (littlefs file
+        # buffers during a write: about 10 KiB here): the cycles of the second half are
+        # compared with those of the first by their median (the first cycle, which
+        # also takes the install baseline, left out).
+        early, late = sorted(peaks[1 : len(peaks) // 2]), sorted(peaks[len(peaks) // 2 :])
+        assert late[len(late) // 2] <= early[len(early) // 2] + 2 * KIB, peaks
         # one batch per cycle, none lost: journaled at the edge or still queued on flash
         # (at 1000x the 60 s drain deadline is 60 ms of real time: many cycles end
         # before their acks, and the backlog goes out again at the next wake)

@@ -54,9 +54,10 @@ def number(record: dict[Any, Any]) -> Decimal:
 
 
 async def test_a_broken_app_slot_boots_safe_mode_and_says_so(tmp_path: Path) -> None:
-    """A module deleted from app slot a of a provisioned image: the loader cannot import
-    the slot and starts safe mode from base/ in the same boot; the node connects and its
-    hello and status at the edge say so (firmware -safe, slot base, no alarm capability)."""
+    """A module deleted from app slot a of a provisioned image: the loader's manifest check
+    finds it gone and starts safe mode from base/ in the same boot; the node connects and
+    its hello and status at the edge say so (firmware -safe, slot base, no alarm
+    capability). Slot a is marked bad: safe mode does not schedule a return to it."""
     node_id = "ja-hyd-000007"
     agent, port, _ = await start_agent(tmp_path, node_id)
     run = None
@@ -82,14 +83,100 @@ async def test_a_broken_app_slot_boots_safe_mode_and_says_so(tmp_path: Path) -> 
         assert status["health"]["safe"] is True
         await asyncio.sleep(0.5)  # 25 s of node time: safe mode confirms its boot
         run.stop()
-        assert "loader: slot a does not start" in run.output()
+        assert "loader: slot a is broken: a/firmware/app/link.mpy is missing" in run.output()
+        assert "tries the app slot again" not in run.output()
         boot = json.loads(FlashImage(node.image).read_file("boot.json"))
-        assert boot["slot"] == "base" and boot["safe"]
+        assert boot["slot"] == "base" and boot["safe"] and boot["bad"] == ["a"]
         assert boot["failures"] == 0  # safe mode confirmed once its link worked
     finally:
         if run is not None:
             run.stop()
         await agent.aclose()
+
+
+def after_failed_boots(path: Path, failures: int) -> FlashImage:
+    """The image with the loader's boot state of a node whose last ``failures`` boots
+    failed, the last of them still running (the next boot counts one more)."""
+    image = FlashImage(path)
+    state = {
+        "format": 1,
+        "boots": failures,
+        "failures": failures,
+        "active": "a",
+        "trial": None,
+        "tries": 0,
+        "bad": [],
+        "running": True,
+        "safe": False,
+        "slot": "a",
+    }
+    image.write_files({"boot.json": json.dumps(state)})
+    return image
+
+
+async def test_safe_mode_returns_to_a_whole_app_slot(tmp_path: Path) -> None:
+    """A node that went to safe mode after three failed boots, with app slot a whole:
+    safe mode reaches the edge, confirms, and an hour of node time later resets; the next
+    boot runs slot a again (not safe), which samples and reports as usual."""
+    node_id = "ja-hyd-000008"
+    agent, port, _ = await start_agent(tmp_path, node_id)
+    run = None
+    try:
+        node = prepare(
+            kit="hydrant",
+            scenario="idle",
+            image=tmp_path / "node.img",
+            edge=("127.0.0.1", port),
+            speed=1000,
+            node_id=node_id,
+        )
+        image = after_failed_boots(node.image, 3)
+        run = BoardRun(node.config_path).start(timeout=120)
+        await until(lambda: len(run.sup.boots) >= 2, 60, "safe mode's reset after its wait")
+        await until(lambda: agent.ingest.stored[0] >= 1, 30, "a batch from slot a")
+        run.stop()
+        out = run.output()
+        assert "node: safe mode tries the app slot again in 3600 s" in out
+        first, second = run.sup.boots[0], run.sup.boots[1]
+        assert first.output.count("tries the app slot again") == 1
+        assert 3600 <= (second.epoch - first.epoch) < 3600 + 120
+        status = agent.presence.nodes[node_id].status
+        assert status["firmware"] == "0.1.0" and status["slot"] == "a"
+        boot = json.loads(image.read_file("boot.json"))
+        assert boot["safe"] is False and boot["slot"] == "a" and boot["failures"] == 0
+        assert boot["retries"] == 0 and boot["verified"] == ["a"]
+    finally:
+        if run is not None:
+            run.stop()
+        await agent.aclose()
+
+
+async def test_a_mains_node_whose_edge_is_down_confirms_on_local_health(tmp_path: Path) -> None:
+    """An elevator whose edge never answers (nothing listens on its port), booting after
+    one failed boot and a power cut (the second failure in a row): five minutes of healthy
+    running confirm the boot (failures back to 0), so power blips during an edge outage
+    never drive it into safe mode."""
+    node = prepare(
+        kit="elevator",
+        scenario="idle",
+        image=tmp_path / "node.img",
+        edge=("127.0.0.1", free_port()),
+        speed=50,
+        node_id="ja-ele-000009",
+    )
+    image = after_failed_boots(node.image, 1)
+    run = BoardRun(node.config_path).start(timeout=120)
+    try:
+        await until(
+            lambda: "node: boot confirmed (local health)" in run.live(),
+            60,
+            "the boot confirmed without the edge",
+        )
+    finally:
+        run.stop()
+    boot = json.loads(image.read_file("boot.json"))
+    assert boot["failures"] == 0 and boot["slot"] == "a" and not boot["safe"]
+    assert len(run.sup.boots) == 1
 
 
 async def run_until(run: BoardRun, world_s: float, real_s: float, *, sleeping: bool) -> None:

@@ -29,6 +29,12 @@ def bundle() -> Bundle:
     return build()
 
 
+@pytest.fixture(scope="session")
+def elevator_bundle() -> Bundle:
+    """The same for the elevator kit only (what ``fleet flash --kit elevator`` builds)."""
+    return build(kits=["elevator"])
+
+
 @pytest.fixture
 def boards(tmp_path: Path) -> Iterator[Callable[..., VirtualBoard]]:
     """``boards(blocks=512, name="b")``: a started blank board, closed at teardown."""
@@ -58,13 +64,16 @@ def state_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run_flash(stack: Any, bundle: Bundle, state_dir: Path) -> Callable[..., FlashResult]:
-    """``run_flash(board, reporter=None, connect=None, **options)`` through the real flow."""
+    """``run_flash(board, reporter=None, connect=None, bundle=None, **options)`` through
+    the real flow (``bundle``: another than the all-kits one)."""
+    default = bundle
 
     def run(
         device: VirtualBoard | None,
         *,
         reporter: Reporter | None = None,
         connect: Any = None,
+        bundle: Bundle | None = None,
         **kw: Any,
     ) -> FlashResult:
         opts = FlashOptions(
@@ -76,7 +85,7 @@ def run_flash(stack: Any, bundle: Bundle, state_dir: Path) -> Callable[..., Flas
         )
         return flash(
             opts,
-            bundle=bundle,
+            bundle=bundle or default,
             registry=HttpRegistry(stack.url, stack.token),
             reporter=reporter,
             store=ResumeStore(state_dir),

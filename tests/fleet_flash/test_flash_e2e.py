@@ -36,7 +36,7 @@ def mpremote(port: str, *args: str, timeout: float = 60) -> str:
 
 
 def test_fleet_flash_blank_board_to_installed_node(
-    boards: Any, stack: Stack, bundle: Bundle, tmp_path: Path
+    boards: Any, stack: Stack, elevator_bundle: Bundle, tmp_path: Path
 ) -> None:
     """The technician's command, as a process, against the real fleet manager:
     connect, check the board, provision within the work order (the API), copy with
@@ -44,7 +44,8 @@ def test_fleet_flash_blank_board_to_installed_node(
     ``fleet edge-sync``, the node's hello comes back through Mosquitto and the fleet's
     status ingester; marked installed. The key and the token never show in the
     output; the resume file is gone. mpremote then lists the node's files and its
-    SHA-256 of each matches the bundle."""
+    SHA-256 of each matches the bundle built for the elevator kit (``--kit``)."""
+    bundle = elevator_bundle
     board: VirtualBoard = boards()
     token = tmp_path / "tech.token"
     token.write_text(stack.token + "\n")
@@ -86,8 +87,10 @@ def test_fleet_flash_blank_board_to_installed_node(
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     [node_id] = stack.provisioned()
-    assert f"node {node_id} installed: 87 files verified" in done.stdout
-    for step in ("connecting to", "board esp32c3-devkitm-1", "verifying 87 files", "first hello"):
+    count = 2 * (len(bundle.files) + 1) + 2 + 3  # slots a and base, root, config
+    assert f"node {node_id} installed: {count} files verified" in done.stdout
+    steps = ("connecting to", "board esp32c3-devkitm-1", f"verifying {count} files", "first hello")
+    for step in steps:
         assert step in done.stderr
     key = stack.fleet.key(node_id)
     assert key not in out and key.upper() not in out and stack.token not in out
@@ -105,6 +108,7 @@ def test_fleet_flash_blank_board_to_installed_node(
     for name in ("a/", "base/", "cfg/", "loader.py", "main.py", "flash.json"):
         assert name in listing
     assert ".part" not in listing
+    assert "ze03.mpy" not in mpremote(board.port, "fs", "ls", ":a/firmware/app/drivers")
     cfg_listing = mpremote(board.port, "fs", "ls", ":cfg")
     assert "key.bin" in cfg_listing and "node.json" in cfg_listing
     node_cfg = json.loads(mpremote(board.port, "fs", "cat", ":cfg/node.json"))

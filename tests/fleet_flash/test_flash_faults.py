@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from flash_support import GarbageDevice, NoRawPasteProxy, VirtualBoard
 
+from fleet.bundle import build
 from fleet.flash import flow as flow_mod
 from fleet.flash.flow import FlashError
 from fleet.flash.report import Reporter
 from fleet.transport import SerialTransport
+from hardware.flash.tool import FlashImage
 
 pytestmark = pytest.mark.micropython
 
@@ -225,6 +227,19 @@ def test_wrong_board(boards: Any, stack: Any, run_flash: Any) -> None:
     assert err.value.kind == "wrong-board"
     assert board.port in text and "esp32c3-devkitm-1" in text and "pico-w" in text
     assert stack.provisioned() == []
+
+
+def test_a_bundle_without_the_work_orders_kit(boards: Any, stack: Any, run_flash: Any) -> None:
+    """A bundle built for the hydrant kit only, for an elevator work order: refused with
+    the kits named and what to do, before anything is written to the board."""
+    board: VirtualBoard = boards()
+    with pytest.raises(FlashError) as err:
+        run_flash(board, bundle=build(kits=["hydrant"]))
+    assert err.value.kind == "wrong-kit"
+    text = str(err.value)
+    assert "holds the code of the hydrant kit(s)" in text and "elevator node" in text
+    assert "--kit elevator" in text
+    assert "loader.py" not in FlashImage(board.image).listdir()
 
 
 def test_another_nodes_board_needs_wipe(boards: Any, stack: Any, run_flash: Any) -> None:

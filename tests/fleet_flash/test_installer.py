@@ -139,7 +139,10 @@ def test_bundle_manifest_and_node_layout(bundle: Bundle) -> None:
             "sha256": hashlib.sha256(data).hexdigest(),
         }
     assert set(doc["root"]) == {"loader.py", "main.py"}
-    files = node_files(bundle, config={"node_id": "n"}, key=b"k" * 32, board_file={"x": 1})
+    assert doc["kits"] == ["elevator", "hydrant", "manhole"] == bundle.kits
+    files = node_files(
+        bundle, config={"node_id": "n", "kit": "hydrant"}, key=b"k" * 32, board_file={"x": 1}
+    )
     assert list(files)[-3:] == ["cfg/board.json", "cfg/key.bin", "cfg/node.json"]
     assert files[f"{SLOT}/manifest.json"] == files[f"{BASE}/manifest.json"]
     assert json.loads(files[f"{SLOT}/manifest.json"]) == doc
@@ -158,6 +161,60 @@ def test_bundle_save_load_and_tampering(bundle: Bundle, tmp_path: Path) -> None:
         Bundle.load(tmp_path)
     with pytest.raises(BundleError, match="unknown board"):
         build(boards=["arduino-uno"], firmware={})
+
+
+def test_a_kit_bundle_holds_what_its_kit_imports_and_nothing_of_the_others(
+    bundle: Bundle,
+) -> None:
+    """A hydrant bundle: the app core, the wire modules, the hydrant kit with the drivers
+    and detectors it imports; no elevator or manhole module, no level or gas driver. The
+    all-kits bundle holds every firmware module (none is unreachable), the loader
+    excepted (it lives at the root)."""
+    hydrant = build(kits=["hydrant"])
+    assert hydrant.kits == ["hydrant"] and hydrant.manifest["kits"] == ["hydrant"]
+    names = set(hydrant.files)
+    for needed in (
+        "firmware/__init__.mpy",
+        "firmware/app/main.mpy",
+        "firmware/app/kits/__init__.mpy",
+        "firmware/app/kits/hydrant.mpy",
+        "firmware/app/kits/analog.mpy",
+        "firmware/app/drivers/ads1115.mpy",
+        "firmware/app/detect/burst.mpy",
+        "firmware/wire/node_session.mpy",
+    ):
+        assert needed in names, needed
+    for foreign in (
+        "firmware/app/kits/elevator.mpy",
+        "firmware/app/kits/manhole.mpy",
+        "firmware/app/drivers/a02yyuw.mpy",
+        "firmware/app/drivers/ze03.mpy",
+    ):
+        assert foreign not in names, foreign
+    assert names < set(bundle.files)
+    for name, data in hydrant.files.items():
+        assert bundle.files[name] == data
+    sources = {
+        str(p.relative_to(REPO).with_suffix(".mpy"))
+        for p in (REPO / "firmware").rglob("*.py")
+        if p.name != "loader.py" or p.parent.name != "firmware"
+    }
+    assert set(bundle.files) == sources
+
+
+def test_a_kit_bundle_refuses_another_kits_node(tmp_path: Path) -> None:
+    """node_files of a hydrant bundle for a manhole node, an unknown kit, and the kit
+    list of a bundle saved before bundles named their kits (every kit)."""
+    hydrant = build(kits=["hydrant"])
+    with pytest.raises(
+        BundleError, match=r"holds the code of the hydrant kit\(s\), not of 'manhole'"
+    ):
+        node_files(hydrant, config={"kit": "manhole"}, key=b"k" * 32, board_file={})
+    with pytest.raises(BundleError, match=r"unknown kit\(s\) lift \(known: elevator, hydrant"):
+        build(kits=["lift"])
+    old = Bundle(hydrant.version, hydrant.files, hydrant.root, dict(hydrant.manifest))
+    del old.manifest["kits"]
+    assert old.kits == ["elevator", "hydrant", "manhole"]
 
 
 def test_cli_runs_standalone() -> None:

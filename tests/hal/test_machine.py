@@ -293,6 +293,57 @@ elif n == 1:
     assert 0.05 <= gap < 1.0
 
 
+def test_deepsleep_wakes_on_armed_pins_and_keeps_held_pads(tmp_path: Path) -> None:
+    """Without configured wake pins only the pins the firmware armed end a deep
+    sleep, at the level it armed (Pin.WAKE_HIGH / WAKE_LOW): pin 6 changes at 5 s
+    but is not armed, pin 5 (armed high) rises at 20 s and wakes the board. An
+    output held with Pin.init(hold=True) keeps its level through the sleep: a new
+    Pin(4, OUT, value=0) after the wake changes only the register, until the hold
+    is let go; any other restart releases held pads. A state kept in
+    machine.device_state() by an exit hook (a chip simulator's registers) is
+    there at the next start."""
+    app = """
+import machine, time
+from hardware.hal import registry
+mem = machine.RTC().memory()
+kept = machine.device_state()
+print("boot", len(mem), machine.reset_cause(), machine.wake_reason(), time.time())
+out = machine.Pin(4, machine.Pin.OUT, value=0)
+print("held", out.value(), kept.get("chip"))
+if len(mem) == 0:
+    machine.RTC().memory(b"x")
+    out.value(1)
+    out.init(hold=True)
+    registry.exit_hooks.append(lambda: kept.update(chip=42))
+    machine.Pin(5, machine.Pin.IN).irq(trigger=machine.Pin.WAKE_HIGH, wake=machine.DEEPSLEEP)
+    machine.deepsleep(3600000)
+elif len(mem) == 1:
+    machine.RTC().memory(b"xx")
+    out.init(hold=False)
+    print("released", out.value())
+    out.value(1)
+    out.init(hold=True)
+    machine.reset()
+else:
+    print("after-reset", out.value())
+"""
+    pins = {
+        "5": {"factory": "stubs:door_schedule", "args": {"initial": 0, "changes": [[20000, 1]]}},
+        "6": {"factory": "stubs:door_schedule", "args": {"initial": 0, "changes": [[5000, 1]]}},
+    }
+    sup = Supervisor(write_board(tmp_path, app, speed=1000, pins=pins))
+    boots = sup.run(max_boots=5, timeout=30)
+    assert [b.exit_code for b in boots] == [codes.EXIT_DEEPSLEEP, codes.EXIT_HARD_RESET, 0]
+    first, second, third = (lines(b.output) for b in boots)
+    assert first["held"] == "0 None"
+    cause, reason, t = (int(v) for v in second["boot"].split()[1:])
+    assert cause == codes.DEEPSLEEP_RESET and reason == codes.PIN_WAKE
+    t0 = int(first["boot"].split()[3])
+    assert 20 <= t - t0 <= 30  # pin 5 at 20 s, not pin 6 at 5 s
+    assert second["held"] == "1 42" and second["released"] == "0"
+    assert third["after-reset"] == "0"
+
+
 def test_soft_reset_reboots_with_previous_cause(tmp_path: Path) -> None:
     """machine.soft_reset() restarts the board (status 20) with "soft reboot"
     printed and the previous reset cause; machine.reset() restarts it with

@@ -349,6 +349,96 @@ def _cfg(*, os_=1, mux=4, pga=1, mode=1, dr=4, comp=3):
     return bytes((v >> 8, v & 0xFF))
 
 
+def _watch(bus, ctl=0xF0, thresh=16, fifo=0xC4, enable=0x10):
+    # the firmware's sleep setup: 100 Hz low power, full resolution +-16 g,
+    # activity (or what `enable` says) on INT1, the FIFO in trigger mode
+    for reg, v in ((0x2D, 0), (0x31, 0x0B), (0x2C, 0x1A), (0x24, thresh), (0x27, ctl),
+                   (0x2F, 0), (0x38, 0), (0x38, fifo), (0x2E, enable), (0x2D, 0x08)):  # fmt: skip
+        bus.writeto_mem(0x53, reg, bytes((v,)))
+
+
+def case_adxl345_activity():
+    # x steps from 800 mg to 1900 mg at 5 s for 100 ms, then 1500 mg for good
+    x = [[0, 800], [5000, 800], [5000, 1900], [5100, 1900], [5100, 1500]]
+    clk, w, bus, acc, _adc = _i2c_rig({"accel_x": {"points": x}, "accel_z": {"value": 1000}})
+    clk.t = 1000
+    _watch(bus)
+    out = {"next_int": acc.next_int_ms(1000)}
+    out["int_4999"] = acc.int_at(4999)
+    out["int_5000"] = acc.int_at(5000)
+    out["int_now"] = acc.int_pin(1)
+    out["charge_1s"] = acc.charge_nams()
+    clk.t = 2000
+    out["charge_2s"] = acc.charge_nams()
+    out["current_na"] = acc.current_na()
+    kept = acc.state()
+    # the board sleeps: a new simulator object (a new process) carries on
+    clk.t = 6000
+    acc2 = ADXL345(clk, w)
+    acc2.load(kept)
+    bus2 = SimI2CBus()
+    bus2.attach(acc2)
+    out["int_after_sleep"] = acc2.int_pin(1)
+    out["charge_6s"] = acc2.charge_nams()
+    out["fifo_status"] = bus2.readfrom_mem(0x53, 0x39, 1)[0]
+    out["act_axes"] = bus2.readfrom_mem(0x53, 0x2B, 1)[0]
+    out["fifo_x"] = [xyz(bus2)[0] for _ in range(32)]
+    out["int_source"] = bus2.readfrom_mem(0x53, 0x30, 1)[0]
+    out["int_source_again"] = bus2.readfrom_mem(0x53, 0x30, 1)[0]
+    out["int_after_read"] = acc2.int_pin(1)
+    # the reference stays where the watch began: 1500 mg is 700 from it
+    out["next_int_after"] = acc2.next_int_ms(6000)
+    # dc-coupled on x alone: 800 mg at rest is below 1 g, 1900 mg above
+    _clk2, _w2, bus3, acc3, _ = _i2c_rig({"accel_x": {"points": x}})
+    _watch(bus3, ctl=0x40)
+    out["dc_next_int"] = acc3.next_int_ms(0)
+    # inactivity: below 125 mg of the reference on every axis for 3 s
+    clk3, _w3, bus4, acc4, _ = _i2c_rig({"accel_x": {"value": 0, "noise": 20}})
+    bus4.writeto_mem(0x53, 0x25, b"\x02")
+    bus4.writeto_mem(0x53, 0x26, b"\x03")
+    _watch(bus4, ctl=0x0F, fifo=0, enable=0x08)
+    out["inact_next_int"] = acc4.next_int_ms(0)
+    clk3.t = 3500
+    out["inact_source"] = bus4.readfrom_mem(0x53, 0x30, 1)[0]
+    # a day of an idle hydrant: no event, the look-ahead returns its horizon
+    clk4 = Clock()
+    w5 = World("hydrant.idle")
+    acc5 = ADXL345(clk4, w5)
+    bus5 = SimI2CBus()
+    bus5.attach(acc5)
+    _watch(bus5)
+    t = 0
+    for _ in range(24):
+        t = acc5.next_int_ms(t)
+    out["idle_day"] = [t, acc5.int_at(t)]
+    # the impact of hydrant.impact (5 min) is seen at 5 min
+    clk6 = Clock()
+    acc6 = ADXL345(clk6, World("hydrant.impact"))
+    bus6 = SimI2CBus()
+    bus6.attach(acc6)
+    _watch(bus6)
+    out["impact_next_int"] = acc6.next_int_ms(0)
+    return out
+
+
+def case_world_span():
+    # the bounds of World.span hold at every millisecond of their stretch
+    w = World("hydrant.impact")
+    bad = 0
+    spans = 0
+    t = 299000
+    while t < 302000:
+        end, lo, hi = w.span("accel_x", t)
+        spans += 1
+        stop = min(end, 302000)
+        for u in range(t, stop):
+            v = w.value("accel_x", u)
+            if v < lo or v > hi:
+                bad += 1
+        t = stop
+    return {"outside": bad, "spans": spans, "flat": w.span("accel_y", 100000)}
+
+
 def case_ads1115():
     clk = Clock()
     w = world(
@@ -642,6 +732,7 @@ def case_ze03():
     clk = Clock()
     w = world({"h2s_ppb": {"points": [[0, 0], [100000, 100000]]}})
     z = ZE03(clk, w)
+    z.warmup_ms = 0  # the protocol alone (the warm-up: case_ze03_warmup)
     out = {
         "cmd_checksums": [checksum(CMD_QA), checksum(CMD_ACTIVE), checksum(CMD_READ)],
         "cmd_last": [CMD_QA[8], CMD_ACTIVE[8], CMD_READ[8]],
@@ -699,6 +790,35 @@ def case_ze03():
     z.power(True)
     clk.t = 202200
     out["after_power_cycle"] = hx(z.poll())
+    return out
+
+
+def case_ze03_warmup():
+    # 10 ppm throughout; powered at 1 s: reads low while the cell warms up
+    clk = Clock(1000)
+    w = world({"h2s_ppb": {"value": 10000}})
+    z = ZE03(clk, w)
+    out = {"warmup_ms": z.warmup_ms}
+    reads = []
+    for t in (1000, 16000, 31000, 60000):
+        clk.t = t
+        z.write(CMD_READ)
+        clk.t = t + 20
+        reads.append(hx(z.poll())[-18:])
+    out["reads"] = reads
+    # kept across a deep sleep of the board: a new simulator object goes on
+    kept = z.state()
+    z2 = ZE03(clk, w)
+    z2.load(kept)
+    clk.t = 61000
+    z2.write(CMD_READ)
+    clk.t = 61020
+    out["after_load"] = hx(z2.poll())[-18:]
+    z.power(False)
+    z.power(True)
+    z.write(CMD_READ)
+    clk.t = 61040
+    out["after_power_cycle"] = hx(z.poll())[-18:]
     return out
 
 
@@ -1034,11 +1154,14 @@ CASES = [
     ("i2c_bus", case_i2c_bus),
     ("adxl345_basics", case_adxl345_basics),
     ("adxl345_fifo", case_adxl345_fifo),
+    ("adxl345_activity", case_adxl345_activity),
+    ("world_span", case_world_span),
     ("ads1115", case_ads1115),
     ("onewire", case_onewire),
     ("ds18b20_faults", case_ds18b20_faults),
     ("a02yyuw", case_a02yyuw),
     ("ze03", case_ze03),
+    ("ze03_warmup", case_ze03_warmup),
     ("trace_hydrant", case_trace_hydrant),
     ("trace_manhole", case_trace_manhole),
     ("scenario_elevator_trips", case_scenario_elevator_trips),

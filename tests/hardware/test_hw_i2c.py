@@ -173,3 +173,55 @@ def test_ads1115_faults(hw: dict[str, Any]) -> None:
     assert r["wrong_id_config"] != "8583"
     assert r["general_call"] == 2
     assert r["after_reset"] == "8583"
+
+
+def test_adxl345_activity_interrupt(hw: dict[str, Any]) -> None:
+    """Proves the activity interrupt: THRESH_ACT 0x24 (62.5 mg/LSB), ACT_INACT_CTL
+    0x27 (ac-coupled: the reference is the first sample of the watch; dc: the
+    acceleration itself), INT_ENABLE 0x2E and INT_MAP 0x2F route Activity to INT1,
+    latched until INT_SOURCE 0x30 is read (then cleared), ACT_TAP_STATUS names the
+    axis; the look-ahead a sleeping board uses (next_int_ms, int_at) finds the
+    first sample past the threshold and changes nothing; the registers and the
+    event survive state()/load() (the chip stays powered while the MCU sleeps);
+    low-power 100 Hz draws 50 uA, standby 0.1 uA (datasheet Tables 7 and 8)."""
+    r = hw["adxl345_activity"]
+    assert r["next_int"] == 5000 and r["int_4999"] == 0 and r["int_5000"] == 1
+    assert r["int_now"] == 0  # the look-ahead did not change the chip
+    assert r["charge_1s"] == 100 * 1000  # nA * ms: standby until the watch began
+    assert r["charge_2s"] - r["charge_1s"] == 50000 * 1000
+    assert r["current_na"] == 50000
+    assert r["charge_6s"] - r["charge_2s"] == 50000 * 4000  # the sleep, after load()
+    assert r["int_after_sleep"] == 1
+    assert r["act_axes"] == 0x40
+    assert r["int_source"] & 0x10 and r["int_source_again"] == 0 and r["int_after_read"] == 0
+    # ac-coupled: 1500 mg is 700 mg from the reference (800): no second event
+    # within the look-ahead's hour
+    assert r["next_int_after"] == 6000 + 3600000
+    assert r["dc_next_int"] == 5000
+
+
+def test_adxl345_fifo_trigger_and_inactivity(hw: dict[str, Any]) -> None:
+    """Proves trigger mode (FIFO_CTL 0xC0 | samples): the FIFO keeps the last 4
+    samples up to the event (the event's one included), then collects as FIFO
+    mode until 32 entries, FIFO_STATUS bit 7 set; the inactivity interrupt after
+    TIME_INACT s below THRESH_INACT; a day of hydrant.idle gives no event (the
+    look-ahead steps an hour at a time), hydrant.impact's shock one at 5 min."""
+    r = hw["adxl345_activity"]
+    assert r["fifo_status"] == 0x80 | 32
+    x = r["fifo_x"]
+    assert x[:3] == [205, 205, 205]  # 800 mg before the event, 3.9 mg/LSB
+    assert x[3:13] == [486] * 10  # 1900 mg: the event's sample and the 100 ms after it
+    assert x[13:] == [384] * 19  # 1500 mg
+    assert 3010 <= r["inact_next_int"] <= 3030
+    assert r["inact_source"] & 0x08
+    assert r["idle_day"] == [86400000, 0]
+    assert r["impact_next_int"] == 300000
+
+
+def test_world_span_bounds(hw: dict[str, Any]) -> None:
+    """Proves World.span: every value of a signal lies within the bounds of its
+    stretch (waves and noise included), and a flat stretch ends where a wave
+    begins."""
+    r = hw["world_span"]
+    assert r["outside"] == 0 and r["spans"] >= 2
+    assert r["flat"] == [300000, -3, 3]

@@ -52,6 +52,30 @@ def test_wiring_checker_catches_mistakes() -> None:
     assert "cannot use GPIO2 as sda" in pico
 
 
+def test_load_switches() -> None:
+    """Proves the manhole's level sensor and gas module have a load switch each
+    (on both boards), each output names the parts it powers (the simulator
+    switches those parts and the energy model charges them for its on-time),
+    and an output on a strapping pin must idle high: an active-high switch
+    there is reported."""
+    for board in ("esp32c3-devkitm-1", "pico-w"):
+        gpio = kits.board_file(board, "manhole")["gpio"]
+        assert gpio["level_power"]["powers"] == ["level"]
+        assert gpio["gas_power"]["powers"] == ["gas"]
+        assert gpio["level_power"]["pin"] != gpio["gas_power"]["pin"]
+        assert kits.board_file(board, "hydrant")["gpio"]["sensor_power"]["powers"] == ["loop_power"]
+    wiring = dict(kits.MANHOLE.wiring["esp32c3-devkitm-1"])
+    wiring["gpio"] = {**wiring["gpio"], "gas_power": 2}  # active high on a strapping pin
+    kits.KITS["broken"] = kits.Kit(
+        **{**kits.MANHOLE.__dict__, "name": "broken", "wiring": {"esp32c3-devkitm-1": wiring}}
+    )
+    try:
+        problems = kits.check_wiring("broken", "esp32c3-devkitm-1")
+    finally:
+        del kits.KITS["broken"]
+    assert problems == ["gas_power: GPIO2 is a strapping pin: an output there must idle high"]
+
+
 @pytest.mark.parametrize(("board", "kit"), PAIRS)
 def test_board_file(board: str, kit: str) -> None:
     """Proves the board file is JSON with the board, I2C, UARTs, 1-Wire, ADC,
@@ -110,6 +134,9 @@ def test_driver_facts_match_the_simulators() -> None:
     t = kits.MANHOLE.part("temp").facts
     assert (t["convert_t"], t["read_scratchpad"], t["family"]) == (0x44, 0xBE, 0x28)
     assert t["conversion_us"][3] == ds18b20.CONVERSION_US[3] == 750000
+    assert (a["thresh_act_reg"], a["act_inact_ctl_reg"], a["int_enable_reg"]) == (0x24, 0x27, 0x2E)
+    assert (a["int_map_reg"], a["int_source_reg"], a["activity_bit"]) == (0x2F, 0x30, 0x10)
+    assert a["idd_ua_by_rate_code"][10] == 140 and a["idd_low_power_ua_by_rate_code"]["7"] == 34
     g = kits.MANHOLE.part("gas").facts
     assert bytes(g["cmd_read"]) == ze03.CMD_READ
     assert kits.MANHOLE.part("level").facts["range_mm"] == [30, 4500]

@@ -80,3 +80,17 @@ def test_ze03_faults(hw: dict[str, Any]) -> None:
     assert r["noise"].endswith("ff86003f0000003ffc")
     assert len(r["noise"]) > 18
     assert r["saturate"] == "ff8603e8000003e8a4"
+
+
+def test_ze03_warmup(hw: dict[str, Any]) -> None:
+    """Proves the gas module's warm-up (an assumption of the simulator, see
+    hardware/sim/ze03.py): 10 ppm reads 0 at power-on, half after 15 s, the
+    full 10.0 ppm from WARMUP_MS (30 s) on; the power-on time and the mode
+    survive state()/load() (a deep sleep of the board with the switch held),
+    and a power cycle starts the warm-up again."""
+    r = hw["ze03_warmup"]
+    assert r["warmup_ms"] == ze03.WARMUP_MS == 30000
+    values = [int(f[4:8], 16) for f in r["reads"]]
+    assert values == [0, 50, 100, 100]
+    assert int(r["after_load"][4:8], 16) == 100
+    assert int(r["after_power_cycle"][4:8], 16) == 0

@@ -7,7 +7,8 @@
 #    "mode": "battery" | "mains_async" | "mains_polled",
 #    "thresholds": {...}, "period_ms": P, "duration_ms": D,
 #    "faults": ["adxl345:nack", ...], "fault_schedule": [[t_ms, "chip:fault",
-#    on], ...], "zero_ref": true, "e2e": false}
+#    on], ...], "zero_ref": true, "e2e": false, "switches": false}
+# switches: the battery run's log of the load switches, [t_ms, output, on].
 # e2e (MicroPython): the real Recorder over a FlashQueue on littlefs in a RAM
 # block device; the queued messages come back as hex.
 
@@ -116,6 +117,8 @@ def run_case(case):
     out = {"name": case.get("name", "")}
     if mode == "battery":
         out["run"] = rig.run_battery(r, th, period, duration, recorder=rec, health=health)
+        if not case.get("switches"):
+            del out["run"]["switches"]
     elif mode == "mains_polled":
         kit = rig.run_mains_polled(r, th, period, duration, recorder=rec, health=health)
         out["run"] = {"state": kit.state(), "trips_total": kit.trips_total}

@@ -2,10 +2,11 @@
 # simulators of hardware/sim wired the way a board file says, behind objects
 # with the machine API the kits use (I2C is the simulator's bus itself; Pin,
 # UART and ADC here), a recorder that keeps every call, and drivers that run
-# a kit through a World scenario the way the app would: battery kits wake,
-# start, restore, handle the wake, sample and save their state (a new kit
-# object per wake: a wake from deep sleep is a boot); mains kits run watch()
-# under asyncio with a sampler beside it (MicroPython) or poll() in a loop.
+# a kit through a World scenario the way the app would: battery kits run as
+# firmware/app/duty.py runs them (a new kit object per run: a wake from deep
+# sleep is a boot); mains kits run watch() under asyncio with a sampler
+# beside it (MicroPython) or poll() in a loop. The board's load switches
+# power the parts they name (a UART sensor, the 4-20 mA loop).
 #
 # Time: tests/kits/vclock.py. The simulators read scenario_ms().
 
@@ -13,6 +14,7 @@ import json
 
 import vclock
 
+from firmware.app import duty
 from firmware.app.kits import make_kit
 from firmware.wire.senml import QUANTITIES
 from hardware.sim.a02yyuw import A02YYUW
@@ -27,16 +29,6 @@ from hardware.sim.ze03 import ZE03
 
 def sim_clock():
     return vclock.scenario_ms()
-
-
-class RigWorld(World):
-    # The 4-20 mA loop reads 0 V while its boost converter is off.
-    loop_on = True
-
-    def voltage(self, channel, t_ms):
-        if channel == "pressure" and not self.loop_on:
-            return 0
-        return World.voltage(self, channel, t_ms)
 
 
 class Health:
@@ -128,6 +120,11 @@ class Pin:
         else:
             on = 0
         return self.active if on else 1 - self.active
+
+    # the pad hold of a deep sleep: the rig's parts and pins live on anyway
+    def init(self, mode=-1, pull=-1, value=None, hold=None):
+        if value is not None:
+            self.value(value)
 
     def irq(self, handler=None, trigger=3, priority=1, wake=None, hard=False):
         self.handler = handler
@@ -235,13 +232,12 @@ class Rig:
     def __init__(self, board, scenario, faults=(), zero_ref=True):
         self.board = board
         self.kit_name = board["kit"]
-        self.world = RigWorld(scenario)
+        self.world = World(scenario)
         self.adxl = None
         self.ads = None
         self.ds = None
         self.level = None
         self.gas = None
-        self.powered = False
         parts = board.get("parts", {})
         clk = sim_clock
         w = self.world
@@ -265,11 +261,9 @@ class Rig:
         devices = {}
         if "level" in uarts:
             self.level = A02YYUW(clk, w)
-            self.level.power(False)
             devices["level"] = self.level
         if "gas" in uarts:
             self.gas = ZE03(clk, w)
-            self.gas.power(False)
             devices["gas"] = self.gas
         self.uarts = {}
         by_id = {}
@@ -295,7 +289,11 @@ class Rig:
         self.adcs = {}
         for name in board.get("adc", {}):
             self.adcs[name] = ADC(self, name)
-        self.world.loop_on = "loop_power" not in parts
+        self.switched = devices
+        self.switch_log = []  # [scenario ms, output, on] of every change
+        self.switch_on = {}
+        for name in self.outputs:
+            self.output(name, False)
         self.chips = {
             "i2c": self.bus,
             "adxl345": self.adxl,
@@ -316,14 +314,22 @@ class Rig:
         else:
             dev.faults.discard(fault)
 
+    # A load switch: the parts it powers (board file "powers") on or off.
     def output(self, name, on):
-        if name == "sensor_power":
-            self.powered = on
-            if "loop_power" in self.board.get("parts", {}):
-                self.world.loop_on = on
-            for dev in (self.level, self.gas):
-                if dev is not None:
-                    dev.power(on, vclock.scenario_ms())
+        spec = self.board["gpio"][name]
+        parts = self.board.get("parts", {})
+        if self.switch_on.get(name) != on:
+            self.switch_on[name] = on
+            self.switch_log.append([vclock.scenario_ms(), name, on])
+        for key in spec.get("powers") or ():
+            dev = self.switched.get(key)
+            if dev is not None:
+                dev.power(on, vclock.scenario_ms())
+            channel = parts.get(key, {}).get("facts", {}).get("supplies")
+            if channel is not None and on:
+                self.world.unpowered.discard(channel)
+            elif channel is not None:
+                self.world.unpowered.add(channel)
 
     def uart_select(self, name):
         return self.uarts[name].select(name)
@@ -340,18 +346,37 @@ class Rig:
             "adc": self.adcs,
         }
 
-    # Times (scenario ms) at which a wake input turns active in (t0, t1].
-    def wake_edges(self, t0, t1):
-        out = []
-        for spec in self.board.get("gpio", {}).values():
-            sig = spec.get("signal")
-            if spec.get("dir") != "in" or not spec.get("wake") or sig is None:
-                continue
-            for t, level in self.world.edges(sig, t0, t1):
-                if level:
-                    out.append([t, sig])
-        out.sort()
-        return out
+    # The wake inputs (gpio name, Pin) and their levels now.
+    def wake_inputs(self):
+        return duty.wake_inputs(self.hw())
+
+    def levels(self):
+        return {name: pin.value() for name, pin in self.wake_inputs()}
+
+    # When the first wake input changes after t0, if before t1, else None: a
+    # world signal's next edge, or the accelerometer's INT1 rising (an
+    # activity event while the part watches).
+    def next_wake(self, t0, t1):
+        first = None
+        for name, pin in self.wake_inputs():
+            if pin.signal is not None:
+                e = self.world.next_edge(pin.signal, t0)
+                t = None if e is None else e[0]
+            elif name == "accel_int" and self.adxl is not None:
+                t = self.accel_event(t0, t1)
+            else:
+                t = None
+            if t is not None and t < t1 and (first is None or t < first):
+                first = t
+        return first
+
+    def accel_event(self, t0, t1):
+        a = self.adxl.next_int_ms(t0, 1)
+        while a is not None and a < t1:
+            if self.adxl.int_at(a, 1):
+                return a
+            a = self.adxl.next_int_ms(a, 1)
+        return None
 
 
 # Switches faults at scenario times: [[t_ms, "chip:fault", on], ...] (a vclock
@@ -374,39 +399,62 @@ class FaultSchedule:
             self.rig.set_fault(spec, on)
 
 
-# Runs a battery kit through [0, duration): a timer wake every period_ms
-# (wakes at k * period_ms) and a wake at every edge of a wake input to its
-# active state; a new kit object per wake, its state through JSON between.
+class _Node:
+    # What duty.finish_warmup() needs of the app's node.
+    def __init__(self, kit, recorder):
+        self.kit = kit
+        self.recorder = recorder
+
+
+# Runs a battery kit through [0, duration) as firmware/app/duty.py does: a
+# sample every period_ms (at k * period_ms), a run at every change of a wake
+# input (a world signal's edge, an activity event of the accelerometer's
+# watch) that handles the inputs that changed, and a run when a warm-up the
+# kit held through the sleep is over; a new kit object per run, its state
+# through JSON between runs. "wakes" counts the samples, "runs" every run.
 def run_battery(rig, thresholds, period_ms, duration_ms, *, recorder=None, health=None):
     rec = recorder or Recorder()
     health = health or Health()
     state = {}
-    edges = rig.wake_edges(-1, duration_ms)
+    levels = {}
     nxt = 0
+    warm_at = -1
     wakes = 0
+    runs = 0
     while True:
-        reason = None
-        t = nxt
-        if edges and edges[0][0] <= nxt:
-            t, reason = edges.pop(0)
+        now = vclock.scenario_ms()
+        t = nxt if warm_at < 0 else min(nxt, warm_at)
+        wake = rig.next_wake(now, t) if runs else None
+        if wake is not None:
+            t = wake
         if t >= duration_ms:
             break
-        if vclock.scenario_ms() < t:
-            vclock.sleep_ms(t - vclock.scenario_ms())
+        if now < t:
+            vclock.sleep_ms(t - now)
+        woken = [n for n, pin in rig.wake_inputs() if n in levels and pin.value() != levels[n]]
         kit = make_kit(rig.kit_name, rig.hw(), thresholds, rec, health)
-        kit.start()
+        node = _Node(kit, rec)
         kit.restore(state)
-        if reason is not None:
-            kit.on_wake(reason)
-        kit.sample()
-        rec.flush()
-        state = json.loads(json.dumps(kit.state()))
-        wakes += 1
+        kit.start()
+        if warm_at >= 0:
+            kit.warm(max(0, warm_at - t))
+        for name in woken:
+            kit.on_wake(name)
+        duty.finish_warmup(node)
         if t >= nxt:
-            nxt += period_ms
-            while nxt <= vclock.scenario_ms():
+            kit.sample()
+            rec.flush()
+            duty.finish_warmup(node)
+            wakes += 1
+            while nxt <= t:
                 nxt += period_ms
-    return {"wakes": wakes, "state": state}
+        w = kit.warming()
+        warm_at = -1 if w < 0 else vclock.scenario_ms() + w
+        state = json.loads(json.dumps(kit.state()))
+        kit.sleep()
+        levels = rig.levels()
+        runs += 1
+    return {"wakes": wakes, "runs": runs, "state": state, "switches": rig.switch_log}
 
 
 # Runs a mains kit: poll() stepping in virtual time, sample() every period_ms.

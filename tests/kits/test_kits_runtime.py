@@ -100,6 +100,8 @@ for kit, b in board.items():
     k.on_wake("reed")
     k.on_wake("accel_int")
     k.sample()
+    k.resume()
+    k.sleep()
     json.dumps(k.state())
     if kit != "elevator":
         asyncio.run(k.watch())  # battery kits: returns at once

@@ -10,13 +10,21 @@
 #                    the slow signals (alarms through recorder.alarm)
 #   async watch()    mains kits: runs forever (elevator trips, doors, alarm
 #                    button); battery kits return at once
-#   on_wake(signal)  a battery node woke from deep sleep because of an alarm
-#                    input (gpio name such as "reed", or its signal name such
-#                    as "valve_open"); handles it before sample()
+#   on_wake(signal)  a battery node woke from deep sleep because an alarm
+#                    input changed (gpio name such as "reed", or its signal
+#                    name such as "valve_open"); handles it before sample()
+#   warming()        ms until a part warming up with its switch held (the
+#                    manhole's gas module) can be read by resume(), -1 if none;
+#                    `held` says whether the switch stays on in deep sleep
+#   warm(ms)         a warm-up held through the last deep sleep ends in ms
+#   resume()         reads the part that warmed up
+#   sleep()          the parts go to sleep with the node (the accelerometer
+#                    watches for activity, which wakes it)
 #   state()/restore(d)  detector state that must survive deep sleep (JSON)
-# The order the app uses - start(), restore(), on_wake(), sample() - is fine;
-# so is restore() before start(): the install baseline of the tilt is taken
-# at the first accelerometer window when restore() gave none.
+# The order the app uses (firmware/app/duty.py) - restore(), start(),
+# warm(), on_wake(), resume(), sample(), resume(), sleep() - is fine; so is
+# start() before restore() (mains kits): the install baseline of the tilt is
+# taken at the first accelerometer window when restore() gave none.
 
 
 def make_kit(name, hw, thresholds, recorder, health):

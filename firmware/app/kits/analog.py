@@ -63,6 +63,7 @@ class Analog:
             self.kit.failed(PART, e)
             self.drv = None
             return None
+        self.kit.measured(PART)
         if ADS1115.saturated(uv, self.fsr):
             self.kit.fault(PART, "saturated (conversion at full scale)")
             return None

@@ -16,6 +16,12 @@
 # 6. readings: tilt (0.01 deg) and valve_open when measured, then pressure
 #    (Pa), temp (0.01 C), battery (mV).
 #
+# Wakes between samples: the valve reed changing (opened: classify the
+# opening as in 3.; shut: the opening episode ends at once), and the
+# ADXL345's activity watch (accel_wake_mg, 100 Hz low-power mode: a car
+# hitting the hydrant): its FIFO holds the samples around the event, whose
+# largest deviation from the baseline is the impact's peak; then tilt as in 1.
+#
 # Alarms (severity) and when they end:
 #   illegal_opening (critical): the reed went active and within
 #       open_confirm_ms the pressure fell by open_drop_pa or more below the
@@ -41,7 +47,8 @@ from firmware.app.compat import const, sleep_ms
 from firmware.app.detect.burst import Burst
 from firmware.app.detect.tilt import mg_to_mm_s2
 from firmware.app.kits.analog import Analog
-from firmware.app.kits.base import BatteryKit, intval
+from firmware.app.kits.base import intval
+from firmware.app.kits.battery import BatteryKit
 from firmware.wire.protocol import SEVERITY_CRITICAL, SEVERITY_WARNING
 from firmware.wire.senml import QUANTITIES
 
@@ -67,6 +74,7 @@ def _gcd(a, b):
 
 class Hydrant(BatteryKit):
     KIT = "hydrant"
+    WATCH_HZ = 100  # an impact's shock lasts a few hundred ms (50 Hz bandwidth)
     KINDS = (
         "illegal_opening",
         "tamper",
@@ -93,6 +101,7 @@ class Hydrant(BatteryKit):
         self.burst = Burst()
         self.pref = -1  # static pressure (valve shut, no transient), Pa
         self.pressure = -1
+        self.just_shut = False  # this wake saw the valve shut
 
     def start(self):
         BatteryKit.start(self)
@@ -201,18 +210,28 @@ class Hydrant(BatteryKit):
         return self.episodes.on("illegal_opening") or self.episodes.on("tamper")
 
     def on_wake(self, signal):
-        self.episodes.retry()
+        ep = self.episodes
+        ep.retry()
         role = self.role(signal)
+        valve = self.asserted("reed")
         if role == "reed":
-            if self.asserted("reed") == 1 and not self._opening():
+            if valve == 1 and not self._opening():
                 self._opened()
-        elif role == "accel_int" and self.accel_window():
-            self._impact_and_tilt()
+            elif valve == 0 and self._opening():
+                ep.clear("illegal_opening")
+                ep.clear("tamper")
+                self.just_shut = True
+        elif role == "accel_int":
+            self.accel_wakes += 1
+            if self.accel_window():
+                self.peak_mg = max(self.peak_mg, self.shock_mg())
+                self._impact_and_tilt()
 
     def sample(self):
         ep = self.episodes
         rec = self.recorder
         ep.retry()
+        self.accel_wakes = 0
         if self.accel_window(True):
             self._impact_and_tilt()
             if self.tilt >= 0:
@@ -221,7 +240,7 @@ class Hydrant(BatteryKit):
         valve = self.asserted("reed")
         if valve >= 0:
             rec.flag("valve_open", valve == 1)
-        just_shut = False
+        just_shut = self.just_shut
         if valve == 1 and not self._opening():
             self._opened()
         elif valve == 0 and self._opening():

@@ -1,21 +1,27 @@
 # Sewer manhole kit (battery): ADXL345 on the cover (tilt), frame reed
 # (cover displaced), A02YYUW ultrasonic level looking down the shaft, ZE03
-# H2S module, DS18B20 (shaft air). The A02YYUW and the ZE03 hang off one
-# load switch ("sensor_power"); on the ESP32-C3 they share one UART, which
-# hw["uart_select"](name) points at one sensor at a time.
+# H2S module, DS18B20 (shaft air). The A02YYUW and the ZE03 each have a load
+# switch ("level_power", "gas_power"); on the ESP32-C3 they share one UART,
+# which hw["uart_select"](name) points at one sensor at a time.
 #
 # A sample:
-# 1. accelerometer window: tilt from the install baseline (cover_tilt);
-# 2. frame reed: cover_open;
-# 3. DS18B20 conversion started; sensor power on;
-# 4. level: LEVEL_WINDOW_MS of frames after the module's start-up; the
-#    latest good distance gives level = sensor_height_mm - distance;
-# 5. gas (every gas_every-th sample): question/answer mode, one reading
-#    after gas_warmup_ms of power;
-# 6. sensor power off; temperature read;
+# 1. gas (every gas_every-th sample): the module's switch on, held through
+#    deep sleep where the port can (self.held), so that its warm-up
+#    (gas_warmup_ms) runs while the rest is measured and while the node
+#    sleeps; warming() tells the app when resume() can read it;
+# 2. accelerometer window: tilt from the install baseline (cover_tilt);
+# 3. frame reed: cover_open;
+# 4. DS18B20 conversion started;
+# 5. level: the sensor's switch on, LEVEL_WINDOW_MS of frames after its
+#    start-up, switch off; the latest good distance gives level =
+#    sensor_height_mm - distance;
+# 6. temperature read;
 # 7. readings, each recorded when it is measured: tilt (0.01 deg),
-#    cover_open, level (mm; none while the cover is displaced), h2s
-#    (0.01 ppm), temp (0.01 C), battery (mV).
+#    cover_open, level (mm; none while the cover is displaced), temp
+#    (0.01 C), battery (mV); then, at resume() after the warm-up, h2s
+#    (0.01 ppm) in question/answer mode and the gas module's switch off.
+# Wakes between samples: the frame reed changing, and the ADXL345's
+# activity watch (accel_wake_mg, 12.5 Hz low-power mode: the cover moved).
 #
 # Alarms (severity) and when they end:
 #   cover_open (critical): reed active; ends when it is inactive again
@@ -38,7 +44,8 @@ from firmware.app.detect.checks import Score
 from firmware.app.drivers.a02yyuw import A02YYUW
 from firmware.app.drivers.fault import SensorFault
 from firmware.app.drivers.ze03 import ZE03
-from firmware.app.kits.base import BatteryKit, intval
+from firmware.app.kits.base import intval
+from firmware.app.kits.battery import BatteryKit
 from firmware.wire.protocol import SEVERITY_CRITICAL, SEVERITY_WARNING
 
 LEVEL_WINDOW_MS = const(500)
@@ -57,7 +64,7 @@ class Manhole(BatteryKit):
         BatteryKit.__init__(self, hw, thresholds, recorder, health)
         self.lvl = None
         self.gas = None
-        self.powered_at = None
+        self.gas_ready = None  # ticks at which the gas module is warm; None: off
         self.last_mm = -1  # latest good distance (kept across sleep)
         self.gas_n = 0
         self.level_noise = Score()
@@ -77,21 +84,23 @@ class Manhole(BatteryKit):
             return select(name)
         return (self.hw.get("uart") or {}).get(name)
 
-    def _power(self, on):
-        self.output("sensor_power", on)
-        self.powered_at = clock.ticks_ms() if on else None
-
-    def _wait_powered(self, ms):
-        if self.powered_at is None:
-            return
-        waited = clock.ticks_diff(clock.ticks_ms(), self.powered_at)
-        if waited < ms:
-            sleep_ms(ms - waited)
+    def _wait_until(self, at):
+        left = clock.ticks_diff(at, clock.ticks_ms())
+        if left > 0:
+            sleep_ms(left)
 
     # --- level ---------------------------------------------------------------------
 
-    # Distance in mm, _BLIND (water at the sensor) or -1 (fault).
+    # Distance in mm, _BLIND (water at the sensor) or -1 (fault), with the
+    # sensor powered for just this reading.
     def _distance(self):
+        self.output("level_power", True)
+        try:
+            return self._echo(clock.ticks_ms())
+        finally:
+            self.output("level_power", False)
+
+    def _echo(self, powered_at):
         uart = self._uart("level")
         if uart is None:
             self.fault(LEVEL_PART, "no UART in the board file")
@@ -107,11 +116,12 @@ class Manhole(BatteryKit):
             oor = d.out_of_range
             garbage = d.garbage
             d.distance_mm = -1
-            self._wait_powered(self.startup_ms + LEVEL_WINDOW_MS)
+            self._wait_until(clock.ticks_add(powered_at, self.startup_ms + LEVEL_WINDOW_MS))
             mm = d.poll()
         except OSError as e:
             self.failed(LEVEL_PART, e)
             return -1
+        self.measured(LEVEL_PART)
         frames = d.frames - frames
         bad = d.bad_checksums - bad
         oor = d.out_of_range - oor
@@ -136,6 +146,38 @@ class Manhole(BatteryKit):
 
     # --- gas -------------------------------------------------------------------------
 
+    # Switches the gas module on for its warm-up.
+    def _gas_on(self):
+        self.output("gas_power", True)
+        self.held = self.hold("gas_power")
+        self.gas_ready = clock.ticks_add(clock.ticks_ms(), self.th("gas_warmup_ms"))
+
+    def warming(self):
+        if self.gas_ready is None:
+            return -1
+        return max(0, clock.ticks_diff(self.gas_ready, clock.ticks_ms()))
+
+    def warm(self, ms):
+        self.held = True
+        self.gas_ready = clock.ticks_add(clock.ticks_ms(), ms)
+
+    # The warmed-up gas module: one reading, then its switch off.
+    def resume(self):
+        if self.gas_ready is None:
+            return
+        self._wait_until(self.gas_ready)
+        self.gas_ready = None
+        ppb = self._h2s()
+        self.output("gas_power", False)
+        self.held = False
+        if ppb >= 0 and self.ok(GAS_PART):
+            limit = self.th("h2s_alarm_ppb")
+            if ppb >= limit:
+                self.alarm("h2s", SEVERITY_CRITICAL, [("h2s", ppb // 10)])
+            elif ppb < limit * 4 // 5:
+                self.episodes.clear("h2s")
+            self.recorder.reading("h2s", ppb // 10)
+
     # H2S in ppb, or -1.
     def _h2s(self):
         uart = self._uart("gas")
@@ -148,12 +190,12 @@ class Manhole(BatteryKit):
         z.uart = uart
         try:
             z.start()
-            self._wait_powered(self.th("gas_warmup_ms"))
             garbage = z.garbage
             ppb = z.read_ppb()
         except (SensorFault, OSError) as e:
             self.failed(GAS_PART, e)
             return -1
+        self.measured(GAS_PART)
         if ppb >= self.gas_full:
             self.fault(GAS_PART, "saturated (reads full scale)")
             return -1
@@ -183,6 +225,8 @@ class Manhole(BatteryKit):
     def on_wake(self, signal):
         self.episodes.retry()
         role = self.role(signal)
+        if role == "accel_int":
+            self.accel_wakes += 1
         if role == "reed":
             open_ = self.asserted("reed")
             self._cover(open_)
@@ -193,11 +237,16 @@ class Manhole(BatteryKit):
             self._tilt()
 
     # Each quantity is judged and recorded as soon as it is measured, so an
-    # overflow goes out before the gas module's warm-up.
+    # overflow goes out before the gas module's warm-up is over.
     def sample(self):
         ep = self.episodes
         rec = self.recorder
         ep.retry()
+        self.accel_wakes = 0
+        due = self.gas_n % max(1, self.th("gas_every")) == 0
+        self.gas_n += 1
+        if due and self.gas_ready is None:
+            self._gas_on()
         if self.accel_window(True):
             self._tilt()
             rec.reading("tilt", self.tilt)
@@ -206,7 +255,6 @@ class Manhole(BatteryKit):
         if open_ >= 0:
             rec.flag("cover_open", open_ == 1)
         self.temp_convert()
-        self._power(True)
         mm = self._distance()
         # a displaced cover points the sensor at the shaft wall: no level
         if mm >= 0 and self.ok(LEVEL_PART) and open_ != 1 and not ep.on("cover_tilt"):
@@ -217,18 +265,6 @@ class Manhole(BatteryKit):
             elif level < high - LEVEL_HYST_MM:
                 ep.clear("overflow")
             rec.reading("level", level)
-        due = self.gas_n % max(1, self.th("gas_every")) == 0
-        self.gas_n += 1
-        if due:
-            ppb = self._h2s()
-            if ppb >= 0 and self.ok(GAS_PART):
-                limit = self.th("h2s_alarm_ppb")
-                if ppb >= limit:
-                    self.alarm("h2s", SEVERITY_CRITICAL, [("h2s", ppb // 10)])
-                elif ppb < limit * 4 // 5:
-                    ep.clear("h2s")
-                rec.reading("h2s", ppb // 10)
-        self._power(False)
         t = self.temp_read()
         mv = self.battery_mv()
         if t is not None:

@@ -38,11 +38,21 @@ recorder = Recorder(queue, cfg["node_id"], cfg["batch_readings"])
 health = Health()
 kit = make_kit(cfg["kit"], hw_mod.build(board), cfg["thresholds"], recorder, health)
 kit.start()
-kit.sample()  # first sample: baselines, identities
+
+
+# A sample and, when it started a warm-up (the manhole's gas module, which a
+# node sleeps through), the reading at its end.
+def sample():
+    kit.sample()
+    if kit.warming() >= 0:
+        kit.resume()
+
+
+sample()  # first sample: baselines, identities
 before = recorder.readings
 t0 = _real.ticks_us()
 for _ in range(SAMPLES):
-    kit.sample()
+    sample()
 took = seconds_since(t0)
 readings = recorder.readings - before
 out = {

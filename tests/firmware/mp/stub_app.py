@@ -28,6 +28,7 @@ def run(safe=False, slot="a"):
         "cause": machine.reset_cause(),
         "state": state,
         "action": action,
+        "retry_s": loader.safe_retry_s(),
     }
     print("@@BOOT@@ " + json.dumps(record))
     for step in action.split("+"):
