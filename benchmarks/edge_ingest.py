@@ -50,6 +50,7 @@ from hardware.virtual_node import build_batch, demo_key  # noqa: E402
 
 READINGS = 20
 EPOCH = 1
+VARIANTS = 4  # distinct packs per node
 
 
 # --- load generator (runs in its own process) --------------------------------
@@ -74,13 +75,20 @@ class Conn(asyncio.Protocol):
         self.key = demo_key(self.node_id)
         self.session = NodeSession(self.node_id, self.key, os.urandom(16))
         rng = random.Random(index)
-        message = build_batch(
-            self.node_id, EPOCH, 0, base_time=1_790_000_000, readings=READINGS, rng=rng
-        )
-        # the pack is the message's last item (key 23): keep it pre-encoded
-        self.pack_tail = message[
-            message.index(b"\x17\x98" if READINGS >= 24 else bytes((0x17, 0x80 | READINGS))) :
-        ]
+        # pre-encoded packs (the message's last item, key 23), used in turn: new
+        # readings and base time in each, as a node's successive batches have
+        self.pack_tails = []
+        for k in range(VARIANTS):
+            message = build_batch(
+                self.node_id, EPOCH, 0, base_time=1_790_000_000 + 60 * k, readings=READINGS, rng=rng
+            )
+            self.pack_tails.append(
+                message[
+                    message.index(
+                        b"\x17\x98" if READINGS >= 24 else bytes((0x17, 0x80 | READINGS))
+                    ) :
+                ]
+            )
         self.transport: asyncio.Transport | None = None
         self.ready = asyncio.get_running_loop().create_future()
         self.buf = bytearray()
@@ -144,7 +152,8 @@ class Conn(asyncio.Protocol):
     def send_batch(self) -> None:
         seq = self.seq
         self.seq += 1
-        message = b"\xa4\x00\x03\x0a" + _uint(EPOCH) + b"\x0b" + _uint(seq) + self.pack_tail
+        tail = self.pack_tails[seq % VARIANTS]
+        message = b"\xa4\x00\x03\x0a" + _uint(EPOCH) + b"\x0b" + _uint(seq) + tail
         counter = self.session.tx_counter
         self.session.tx_counter = counter + 1
         body_len = COUNTER_LEN + len(message) + MAC_LEN
@@ -222,7 +231,10 @@ class LoadGen:
             for conn in self.conns:
                 for _ in range(args.window):
                     conn.send_batch()
-        await asyncio.sleep(args.warmup)
+        if args.window:
+            await asyncio.sleep(args.warmup)
+        else:  # the latency phase warms up at its rate too, not idle
+            await self._offer(args.rate, args.warmup)
         self.measuring = True
         acks0, cpu1, t0 = self.acks, time.process_time(), time.perf_counter()
         print(json.dumps({"event": "measuring"}), flush=True)
@@ -531,7 +543,9 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of load before each measurement"
+    )
     parser.add_argument("--window", type=int, default=2, help="batches in flight per connection")
     parser.add_argument(
         "--rate", type=float, default=10000.0, help="offered batches/s of the latency phase"

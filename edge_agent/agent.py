@@ -398,10 +398,10 @@ class EdgeAgent:
         trims = fwd.take_acked() if fwd else []
         dirty = set(self.dedup.dirty)
         blobs = self.dedup.take_dirty()
-        ok = await self.journal.checkpoint(trims, blobs)
+        done = await self.journal.checkpoint(trims, blobs)
         if fwd:
-            fwd.trimmed(trims, ok)
-        if not ok:
+            fwd.trimmed(trims, done.untrimmed)
+        if not done.saved:
             self.dedup.dirty |= dirty
 
     def _presence_tick(self) -> None:

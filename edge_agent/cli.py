@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -88,8 +89,21 @@ def _settings() -> int:
 async def _run(config_path: str) -> int:
     config = load_config(config_path)
     async with EdgeAgent(config=config) as agent:
+        # once the signal handlers are in place (they are set before the first await)
+        asyncio.get_running_loop().call_soon(_freeze_start_up_objects)
         await agent.run_until_signalled()
     return 0
+
+
+def _freeze_start_up_objects() -> None:
+    """Keep what start-up made out of every later cyclic GC pass.
+
+    Modules, configuration, keys and journal state live as long as the process;
+    a full collection would otherwise walk them all each time (a pause of tens
+    of milliseconds in the acks with thousands of connections open).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _install_loop() -> None:

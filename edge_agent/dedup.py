@@ -8,9 +8,9 @@ is hit the *oldest* knowledge is forgotten (an old resend is then accepted
 again and the platform drops it by its key: a duplicate, never a loss).
 
 State is saved per node as a compact blob (:meth:`DedupIndex.encode_node`)
-by the journal's checkpoint, in the same transaction that trims published
-rows, so every key the edge ever acknowledged is either still in the journal
-or in a saved blob.
+by the journal's checkpoint, which commits the blobs before it trims the
+published rows they cover, so every key the edge ever acknowledged is either
+still in the journal or in a saved blob.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class _NodeProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         link = self.link
         if link is not None:
-            link.feed(data)
+            self.server.ingest.feed(link, data)
             if self.hello_timer is not None and link.session.established:
                 self.hello_timer.cancel()
                 self.hello_timer = None

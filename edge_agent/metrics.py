@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -93,10 +94,7 @@ class Histogram:
         """Record one observation."""
         self.sum += value
         self.count += 1
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
-                return
+        self.counts[bisect_left(self.buckets, value)] += 1
 
     def samples(self) -> Iterable[str]:
         """Text-format sample lines."""

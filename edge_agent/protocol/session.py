@@ -26,6 +26,8 @@ from typing import Any
 import cbor2
 
 from edge_agent.protocol.errors import EdgeProtocolError
+from edge_agent.protocol.template import PackTemplate
+from edge_agent.protocol.template import learn as learn_template
 from firmware.wire import protocol as P
 from firmware.wire.cbor import Decoder, Encoder
 from firmware.wire.errors import WireError
@@ -181,6 +183,8 @@ class EdgeSession:
         self._tx_counter = 0
         self._rx_mac: Any = None
         self._tx_mac: Any = None
+        self._template: PackTemplate | None = None
+        self._template_misses = 0
 
     @property
     def peer(self) -> str:
@@ -272,8 +276,13 @@ class EdgeSession:
                 f"frame counter {counter} is not above {self._rx_counter} (replayed or reordered)",
             )
         self._rx_counter = counter
-        msg = self._decode(payload)
         node_id = self.node_id or ""
+        template = self._template
+        if template is not None and payload[0] == 0xA4:
+            batch = self._templated_batch(template, node_id, payload)
+            if batch is not None:
+                return batch
+        msg = self._decode(payload)
         if msg.get(P.K_TYPE) == P.MSG_BATCH and len(msg) == 4:
             # fast path for the common message; anything odd gets the full check
             epoch = msg.get(P.K_EPOCH)
@@ -282,15 +291,17 @@ class EdgeSession:
                 pack = _pack_bytes(payload, msg)
                 records = _fast_pack_check(msg.get(P.K_PACK), pack)
                 if records:
-                    return Batch(node_id, epoch, seq, pack, records)
+                    return self._checked_batch(Batch(node_id, epoch, seq, pack, records))
         msg_type = P.check_message(msg, True)
         if msg_type == P.MSG_BATCH:
-            return Batch(
-                node_id,
-                msg[P.K_EPOCH],
-                msg[P.K_SEQ],
-                _pack_bytes(payload, msg),
-                len(msg[P.K_PACK]),
+            return self._checked_batch(
+                Batch(
+                    node_id,
+                    msg[P.K_EPOCH],
+                    msg[P.K_SEQ],
+                    _pack_bytes(payload, msg),
+                    len(msg[P.K_PACK]),
+                )
             )
         if msg_type == P.MSG_ALARM:
             return Alarm(
@@ -316,6 +327,43 @@ class EdgeSession:
         if msg_type == P.MSG_HELLO:
             raise EdgeProtocolError("protocol", "state", "second hello on an established session")
         return OtaMessage(node_id, msg_type, msg)
+
+    def _templated_batch(
+        self, template: PackTemplate, node_id: str, payload: memoryview
+    ) -> Batch | None:
+        """The batch when the message is ``{0: 3, 10: epoch, 11: seq, 23: pack}`` in that
+        order and the pack fits the session's template (module ``template``), else None."""
+        try:
+            if payload[1] != P.K_TYPE or payload[2] != P.MSG_BATCH or payload[3] != P.K_EPOCH:
+                return None
+            epoch = payload[4]  # mostly a one-byte integer
+            at = 5
+            if epoch >= 24:
+                epoch, at = _uint_at(payload, 4)
+            if at < 0 or payload[at] != P.K_SEQ:
+                return None
+            seq, at = _uint_at(payload, at + 1)
+            if at < 0 or payload[at] != P.K_PACK:
+                return None
+        except IndexError:  # a short message: the full check says what is wrong
+            return None
+        pack = bytes(payload[at + 1 :])
+        records = template.records_if_match(pack)
+        if not records:
+            return None
+        self._template_misses = 0
+        return Batch(node_id, epoch, seq, pack, records)
+
+    def _checked_batch(self, batch: Batch) -> Batch:
+        """A batch that passed the full check: learn its pack's template now and then.
+
+        The template is learnt from the 1st, 2nd, 4th, 8th... fully checked batch
+        since the last template hit, so a node whose packs keep changing shape
+        costs little more than the full check."""
+        misses = self._template_misses = self._template_misses + 1
+        if not misses & (misses - 1):
+            self._template = learn_template(batch.pack)
+        return batch
 
     def _decode(self, payload: memoryview) -> dict[Any, Any]:
         try:
@@ -473,6 +521,17 @@ def _uint(n: int) -> bytes:
     if n < 0x100000000:
         return b"\x1a" + n.to_bytes(4, "big")
     return b"\x1b" + n.to_bytes(8, "big")
+
+
+def _uint_at(data: memoryview, i: int) -> tuple[int, int]:
+    """(value, offset after it) of the CBOR unsigned integer at ``i``; (-1, -1) if none."""
+    head = data[i]
+    if head < 24:
+        return head, i + 1
+    if head < 28:
+        end = i + 1 + (1 << (head - 24))
+        return int.from_bytes(data[i + 1 : end], "big"), end
+    return -1, -1
 
 
 def _fast_pack_check(pack: object, raw: bytes) -> int:

@@ -129,12 +129,12 @@ class Forwarder:
         acked, self.acked = self.acked, []
         return acked
 
-    def trimmed(self, trims: list[tuple[int, int]], ok: bool) -> None:
-        """A checkpoint finished; on failure the rows are retried next time."""
-        if ok:
-            self.acked_ids.difference_update(i for i, _ in trims)
-        else:
-            self.acked.extend(trims)
+    def trimmed(self, trims: list[tuple[int, int]], untrimmed: list[tuple[int, int]]) -> None:
+        """A checkpoint finished; the rows it could not trim are retried next time."""
+        self.acked_ids.difference_update(i for i, _ in trims)
+        if untrimmed:
+            self.acked_ids.update(i for i, _ in untrimmed)
+            self.acked.extend(untrimmed)
 
     @property
     def depth(self) -> int:
@@ -175,6 +175,18 @@ class Forwarder:
         alarms, live, backlog, states = self.alarms, self.live, self.backlog, self.states
         ids = self.inflight_ids
         publish = up.publish
+        if live and not alarms and not states and not backlog:
+            # the common case: only live batches to send, in a tight loop
+            entry_topic, entry_payload = topics.entry_topic, topics.entry_payload
+            live_ids, published = self.live_ids, self.published
+            for _ in range(min(room, len(live))):
+                e = live.popleft()
+                live_ids.discard(e.id)
+                inflight[publish(entry_topic(e), entry_payload(e))] = (e, now)
+                ids.add(e.id)
+                published[e.cls] += 1
+                room -= 1
+            self._turn_backlog = True
         while room > 0:
             if alarms:
                 e = alarms.popleft()

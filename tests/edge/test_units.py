@@ -302,8 +302,8 @@ async def test_the_budget_refuses_periodic_beyond_it_and_keeps_room_for_alarms(
     assert [journal.submit(_entry(ALARM, pack)) for _ in range(5)].count(SUBMIT_FULL) == 1
     await journal.flush()
     assert len(committed) == 8 and journal.rows == 8
-    ok = await journal.checkpoint([(e.id, e.size) for e in committed[:3]], {"n": b""})
-    assert ok and journal.rows == 5 and journal.bytes == 5 * (400 + 64)
+    done = await journal.checkpoint([(e.id, e.size) for e in committed[:3]], {"n": b""})
+    assert done.ok and journal.rows == 5 and journal.bytes == 5 * (400 + 64)
     await journal.close()
     await journal.close()  # twice is fine
     reopened = Journal(
