@@ -14,6 +14,8 @@
 #             were installed (a failed boot checks the slot again)
 #   retries   times safe mode was entered since the app last confirmed (sets
 #             how long safe mode waits before it tries the app slot again)
+#   safe_boots  boots in a row in safe mode (a battery node in safe mode wakes
+#             once per period: its wait is counted in these)
 #
 # Flash layout (paths relative to the filesystem root):
 #   main.py, loader.py   this loader
@@ -95,6 +97,7 @@ def _default() -> dict:  # type: ignore[type-arg]
         "slot": "a",
         "verified": [],
         "retries": 0,
+        "safe_boots": 0,
     }
 
 
@@ -242,8 +245,11 @@ def verify(state: dict, slot: str, safe: bool, root: str = "") -> tuple:  # type
 
 
 def decide_safe(state: dict) -> tuple:  # type: ignore[type-arg]
-    if not state["safe"]:
+    if state["safe"]:
+        state["safe_boots"] += 1
+    else:
         state["retries"] += 1
+        state["safe_boots"] = 1
     state["slot"] = "base"
     state["safe"] = True
     return "base", True

@@ -10,7 +10,9 @@
 # save state and deep-sleep; their alarm inputs wake them.
 #
 # Safe mode (after repeated failed boots) runs the link and status only, so the
-# fleet can still reach the node and update it.
+# fleet can still reach the node and update it: always on for a mains node; a
+# battery node connects once per wake, stays reachable for SAFE_WINDOW_S and
+# deep-sleeps for its sample period, so that its cells last while it waits.
 #
 # The watchdog is fed only while both the sampler and the link supervisor have
 # shown progress recently, so a hung task resets the node.
@@ -29,6 +31,8 @@ FIRMWARE_VERSION = "0.1.0"
 WDT_TIMEOUT_MS = 30000
 STATUS_EVERY_S = 3600
 CONFIRM_LOCAL_S = 300
+SAFE_CONNECT_S = 60  # a battery node in safe mode tries this long to reach the edge
+SAFE_WINDOW_S = 30  # then stays reachable this long per wake (commands, updates)
 
 try:
     import machine
@@ -79,6 +83,12 @@ def _on_trial(slot):
 def _safe_retry_s():
     loader = _loader()
     return None if loader is None else loader.safe_retry_s()
+
+
+# Boots in a row in safe mode, this one included.
+def _safe_boots():
+    loader = _loader()
+    return 0 if loader is None else loader.read_state()["safe_boots"]
 
 
 def restore_clock():
@@ -261,6 +271,33 @@ class Node:
             tasks.append(asyncio.create_task(self.kit.watch()))
         await asyncio.gather(*tasks)
 
+    # Safe mode on a battery node, one wake: a link session (hello and status
+    # say "safe"; commands are served for SAFE_WINDOW_S), then the ms to sleep.
+    # It confirms - the next wake tries the app slot again - once it reached
+    # the edge and has spent the loader's retry wait in safe mode (counted in
+    # sample periods); never when the app slot is bad.
+    async def safe_cycle(self):
+        task = asyncio.create_task(self.link.run())
+        waited = 0
+        while waited < SAFE_CONNECT_S and not self.link.connected:
+            await asyncio.sleep(1)
+            waited += 1
+        if self.link.connected:
+            await asyncio.sleep(SAFE_WINDOW_S)
+            wait = _safe_retry_s()
+            spent = _safe_boots() * self.cfg["sample_s"]
+            if wait is not None and spent >= wait:
+                self.confirmed = True
+                _confirm()
+                print("node: safe mode spent %d s; the next wake tries the app slot" % spent)
+        self.link.stop()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        return self.cfg["sample_s"] * 1000
+
     # One battery duty cycle (firmware/app/duty.py); returns the ms to sleep
     # and the record to keep in RTC memory.
     async def cycle(self):
@@ -302,11 +339,17 @@ def run(safe=False, slot="a"):
 def _run(cfg, key, board, slot, safe):
     node = Node(cfg, key, board, slot, safe)
     node.build()
-    if cfg["power"] == "mains" or safe:
+    if cfg["power"] == "mains":
         if node.kit is not None:
             node.kit.start()
         node.start_watchdog()
         asyncio.run(node.run_mains())
+        return
+    if safe:
+        sleep_ms = asyncio.run(node.safe_cycle())
+        if node.reboot_requested:
+            machine.reset()  # the fleet asked for it during the window
+        machine.deepsleep(sleep_ms)
         return
     from firmware.app import duty
 

@@ -236,4 +236,5 @@ def test_safe_mode_goes_back_to_the_app_slot_with_a_growing_wait(tmp_path: Path)
         ("a", False, 2, 7200),
         ("a", False, 0, 3600),
     ]
+    assert [r["state"]["safe_boots"] for r in records if r["safe"]] == [1, 1]
     assert final["retries"] == 0 and not final["safe"]
