@@ -13,6 +13,7 @@ a private Mosquitto carries what the platform receives.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +27,7 @@ from edge_agent.agent import EdgeAgent
 from hardware import kits, scenarios
 from hardware.hal import codes
 from hardware.hal.supervisor import Boot
+from hardware.sim.world import World
 from hardware.virtual_board import DEFAULT_BOARD, prepare
 
 pytestmark = pytest.mark.micropython
@@ -112,6 +114,31 @@ def _unique(messages: list[Message]) -> list[list[dict[Any, Any]]]:
     return [packs[k] for k in sorted(packs, key=lambda ik: int(ik.rsplit("/", 1)[1]))]
 
 
+def sampled_shock_peak_mg(
+    scenario: dict[str, Any], start_ms: int, length_ms: int, period_ms: int
+) -> tuple[int, int]:
+    """The lowest and highest peak a sampler with ``period_ms`` between samples can see
+    of the shock in the scenario's world, over every sampling phase, as the firmware
+    measures it: the largest deviation (vector magnitude, mg) from the resting vector
+    before the shock. The ADXL345 watch samples at 100 Hz from whenever it was armed, so
+    which instants of the shock's 24 ms wave it catches depends on the node's timing."""
+    world = World(scenario)
+    rest = world.accel(start_ms - 1000)
+
+    def deviation(t: int) -> float:
+        return math.dist(world.accel(t), rest)
+
+    peaks = [
+        max(deviation(t) for t in range(start_ms + phase, start_ms + length_ms, period_ms))
+        for phase in range(period_ms)
+    ]
+    # what the node reads differs from the world by the ADXL345's resolution (3.9 mg
+    # per LSB) and by the noise of each axis, both on the sample and on the baseline
+    noise = max(scenario["signals"][f"accel_{a}"].get("noise", 0) for a in "xyz")
+    slack = 2 * math.sqrt(3) * (3.9 + noise)
+    return int(min(peaks) - slack), int(max(peaks) + slack) + 1
+
+
 def _pin_wakes(boots: list[Boot]) -> list[Boot]:
     return [b for b in boots if b.wake_reason == codes.PIN_WAKE]
 
@@ -123,7 +150,8 @@ async def test_a_car_hitting_the_hydrant_between_wakes_raises_the_alarm(
     5 min, between the power-on sample and the next timer wake. The ADXL345 watches for
     activity while the node sleeps (armed by the firmware before each deep sleep): its
     INT1 wakes the node at the shock, the samples its FIFO kept around the event give
-    the impact's peak (about 8 g) and a window after it the lasting 12 degree tilt; both
+    the impact's peak (6.8-8.7 g, as the 100 Hz samples fall on the shock's 24 ms wave)
+    and a window after it the lasting 12 degree tilt; both
     alarms reach the platform in that wake, long before the next timer wake."""
     scenario = scenarios.get("hydrant.impact")
     exp = scenario["expect"]
@@ -138,7 +166,9 @@ async def test_a_car_hitting_the_hydrant_between_wakes_raises_the_alarm(
         assert [a[0]["alarm"] for a in alarms] == ["impact", "tilt"]
         impact, tilt = ({r[0]: r for r in a} for a in alarms)
         assert alarms[0][0]["severity"] == 2
-        assert Decimal(impact["accel_peak"][2]) >= Decimal(exp["peak_mg_min"]) * Decimal("0.0098")
+        low, high = sampled_shock_peak_mg(scenario, exp["impact_ms"], 200, 10)
+        peak = Decimal(impact["accel_peak"][2])  # m/s2
+        assert Decimal(low) * Decimal("0.0098") <= peak <= Decimal(high) * Decimal("0.0099")
         assert abs(Decimal(tilt["tilt"][2]) - exp["tilt_deg"]) < 1
     finally:
         await node.close()
