@@ -150,9 +150,9 @@ async def test_a_car_hitting_the_hydrant_between_wakes_raises_the_alarm(
     5 min, between the power-on sample and the next timer wake. The ADXL345 watches for
     activity while the node sleeps (armed by the firmware before each deep sleep): its
     INT1 wakes the node at the shock, the samples its FIFO kept around the event give
-    the impact's peak (6.8-8.7 g, as the 100 Hz samples fall on the shock's 24 ms wave)
-    and a window after it the lasting 12 degree tilt; both
-    alarms reach the platform in that wake, long before the next timer wake."""
+    the impact's peak (7.9-10 g from the baseline, as the 100 Hz samples fall on the
+    shock's 24 ms wave) and a window after it the lasting 12 degree tilt; both alarms
+    reach the platform in that wake, long before the next timer wake."""
     scenario = scenarios.get("hydrant.impact")
     exp = scenario["expect"]
     node = Node(tmp_path, broker, "ja-hyd-000011")
