@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import os
 import platform
@@ -52,6 +54,7 @@ for _p in (ROOT, ROOT / "tests", ROOT / "tests" / "firmware", ROOT / "tests" / "
 
 from edge_helpers import free_port, make_config, write_keys  # noqa: E402
 from fw_helpers import BoardRun, heap_records, with_entry  # noqa: E402
+from mpremote.romfs import make_romfs  # noqa: E402
 
 from edge_agent.agent import EdgeAgent  # noqa: E402
 from firmware.app import config as firmware_config  # noqa: E402
@@ -138,32 +141,6 @@ print("@@IMPORT@@", gc.mem_alloc() - before)
 """
 
 
-def romfs_image(files: dict[str, bytes]) -> bytes:
-    """A ROMFS image (MicroPython's ``vfs.VfsRom`` format) holding ``files``."""
-    from mpremote.romfs import VfsRomWriter
-
-    tree: dict[str, Any] = {}
-    for name, data in files.items():
-        *dirs, leaf = name.split("/")
-        node = tree
-        for d in dirs:
-            node = node.setdefault(d, {})
-        node[leaf] = data
-    writer = VfsRomWriter()
-
-    def emit(node: dict[str, Any]) -> None:
-        for name, value in sorted(node.items()):
-            if isinstance(value, dict):
-                writer.opendir(name)
-                emit(value)
-                writer.closedir()
-            else:
-                writer.mkfile(name, value)
-
-    emit(tree)
-    return bytes(writer.finalise())
-
-
 def import_heap(work: Path, kit: str) -> dict[str, int]:
     """Heap the kit's app modules take once imported (live, after a collection): from
     .mpy files as in a littlefs slot (bytecode copied into the heap) and from a ROMFS
@@ -175,7 +152,8 @@ def import_heap(work: Path, kit: str) -> dict[str, int]:
         (slot / name).parent.mkdir(parents=True, exist_ok=True)
         (slot / name).write_bytes(data)
     image = work / f"import-{kit}.romfs"
-    image.write_bytes(romfs_image(files))
+    with contextlib.redirect_stdout(io.StringIO()):  # make_romfs prints the tree
+        image.write_bytes(make_romfs(str(slot), mpy_cross=False))
     out: dict[str, int] = {"romfs_image_bytes": image.stat().st_size}
     for mode, root in (("mpy", slot), ("romfs", image)):
         run = subprocess.run(
