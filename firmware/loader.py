@@ -177,9 +177,9 @@ def set_trial(slot: str, root: str = "") -> None:
 
 # How long safe mode runs before it resets to try the app slot again (seconds,
 # doubling with every entry into safe mode, at most a day), or None when the
-# active slot is bad and only an update can bring the app back.
-def safe_retry_s(root: str = "") -> int | None:
-    state = read_state(root)
+# active slot is bad and only an update can bring the app back; from a state
+# read by read_state().
+def safe_retry_s(state: dict) -> int | None:  # type: ignore[type-arg]
     if state["active"] in state["bad"]:
         return None
     return min(SAFE_RETRY_FIRST_S << max(0, state["retries"] - 1), SAFE_RETRY_MAX_S)

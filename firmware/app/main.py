@@ -62,9 +62,10 @@ def _loader():
         return None
 
 
-def _boot_count():
+# The loader's boot state as this boot decided it ({} without a loader).
+def _boot_state():
     loader = _loader()
-    return 0 if loader is None else loader.read_state()["boots"]
+    return {} if loader is None else loader.read_state()
 
 
 def _confirm():
@@ -73,22 +74,10 @@ def _confirm():
         loader.confirm()
 
 
-# Whether this boot is the probation run of a freshly installed slot.
-def _on_trial(slot):
-    loader = _loader()
-    return loader is not None and loader.read_state()["trial"] == slot
-
-
 # Seconds safe mode waits before it tries the app slot again (None: never).
-def _safe_retry_s():
+def _safe_retry_s(state):
     loader = _loader()
-    return None if loader is None else loader.safe_retry_s()
-
-
-# Boots in a row in safe mode, this one included.
-def _safe_boots():
-    loader = _loader()
-    return 0 if loader is None else loader.read_state()["safe_boots"]
+    return None if loader is None else loader.safe_retry_s(state)
 
 
 def restore_clock():
@@ -129,7 +118,8 @@ class Node:
         self.board = board
         self.slot = slot
         self.safe = safe
-        self.health = Health(_reset_cause(), _boot_count())
+        self.boot_state = _boot_state()
+        self.health = Health(_reset_cause(), self.boot_state.get("boots", 0))
         self.queue = FlashQueue("q")
         self.link = None
         self.recorder = Recorder(self.queue, cfg["node_id"], cfg["batch_readings"])
@@ -238,7 +228,8 @@ class Node:
         # Safe mode, once confirmed, resets after the loader's wait so that the
         # app slot gets another chance.
         started = clock.ticks_ms()
-        local_ok = not self.safe and not _on_trial(self.slot)
+        on_trial = self.boot_state.get("trial") == self.slot
+        local_ok = not self.safe and not on_trial
         retry_at = None
         while True:
             self.beat("link")
@@ -252,7 +243,7 @@ class Node:
                     "node: boot confirmed (%s)"
                     % ("link" if self.link.connected else "local health")
                 )
-                wait = _safe_retry_s() if self.safe else None
+                wait = _safe_retry_s(self.boot_state) if self.safe else None
                 if wait is not None:
                     retry_at = up_s + wait
                     print("node: safe mode tries the app slot again in %d s" % wait)
@@ -284,8 +275,8 @@ class Node:
             waited += 1
         if self.link.connected:
             await asyncio.sleep(SAFE_WINDOW_S)
-            wait = _safe_retry_s()
-            spent = _safe_boots() * self.cfg["sample_s"]
+            wait = _safe_retry_s(self.boot_state)
+            spent = self.boot_state.get("safe_boots", 0) * self.cfg["sample_s"]
             if wait is not None and spent >= wait:
                 self.confirmed = True
                 _confirm()

@@ -28,7 +28,7 @@ def run(safe=False, slot="a"):
         "cause": machine.reset_cause(),
         "state": state,
         "action": action,
-        "retry_s": loader.safe_retry_s(),
+        "retry_s": loader.safe_retry_s(state),
     }
     print("@@BOOT@@ " + json.dumps(record))
     for step in action.split("+"):
