@@ -17,7 +17,10 @@ way the board does (``import main``):
   node (``heap_entry.py``, live heap sampled at every wait): the app's peak is the
   node's peak minus the live heap before the firmware started; the smallest
   ``-X heapsize`` that runs the node without MemoryError (bisection); whether it runs
-  in 64 KiB plus the simulators' baseline;
+  in 64 KiB plus the simulators' baseline; the heap the kit's modules take once
+  imported, from .mpy files and from a ROMFS image, here and on the 32-bit
+  webassembly port of the same MicroPython release (``benchmarks/mp32.py``, needs
+  Node.js and npm);
 - soak: each kit through ``--soak-hours`` simulated hours at its smallest heap plus a
   margin, no MemoryError, the heap peak per hour;
 - ``battery_years``: the duty cycle the firmware runs over whole sample periods,
@@ -27,8 +30,8 @@ way the board does (``import main``):
   ``hardware/kits.py`` and ``hardware/boards.py``; the baseline is the same model with
   the kits' nominal duty (``Kit.duty``) and datasheet on-times.
 
-Usage: ``.venv/bin/python benchmarks/node.py [--soak-hours 24] [--quick]``. The final
-line is one JSON object.
+Usage: ``.venv/bin/python benchmarks/node.py [--soak-hours 24] [--quick]
+[--imports-only]``. The final line is one JSON object.
 """
 
 from __future__ import annotations
@@ -49,9 +52,16 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-for _p in (ROOT, ROOT / "tests", ROOT / "tests" / "firmware", ROOT / "tests" / "edge"):
+for _p in (
+    ROOT,
+    ROOT / "benchmarks",
+    ROOT / "tests",
+    ROOT / "tests" / "firmware",
+    ROOT / "tests" / "edge",
+):
     sys.path.insert(0, str(_p))
 
+import mp32  # noqa: E402
 from edge_helpers import free_port, make_config, write_keys  # noqa: E402
 from fw_helpers import BoardRun, heap_records, with_entry  # noqa: E402
 from mpremote.romfs import make_romfs  # noqa: E402
@@ -145,7 +155,9 @@ def import_heap(work: Path, kit: str) -> dict[str, int]:
     """Heap the kit's app modules take once imported (live, after a collection): from
     .mpy files as in a littlefs slot (bytecode copied into the heap) and from a ROMFS
     image, where MicroPython runs .mpy bytecode in place (the image itself is excluded:
-    on a board it is a memory-mapped flash partition)."""
+    on a board it is a memory-mapped flash partition); on this 64-bit unix port and on
+    the 32-bit webassembly port of the same release (``benchmarks/mp32.py``), whose
+    figures are the ones a board's 32-bit heap would show."""
     files = compile_firmware(kits=[kit])
     slot = work / f"import-{kit}"
     for name, data in files.items():
@@ -167,6 +179,9 @@ def import_heap(work: Path, kit: str) -> dict[str, int]:
         if not line:
             raise RuntimeError(f"import probe ({mode}, {kit}) failed: {run.stdout}{run.stderr}")
         out[f"{mode}_import_heap_bytes"] = int(line[0].split()[1])
+        on32 = mp32.import_heap(slot, image, kit, mode)
+        out[f"{mode}_import_heap_bytes_32bit"] = on32["bytes"]
+        out[f"{mode}_import_qstr_bytes_32bit"] = on32["qstr_bytes"]
     return out
 
 
@@ -547,6 +562,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             log(f"mpy: {sizes}")
             imports = {kit: import_heap(work, kit) for kit in KITS}
             log(f"import heap: {imports}")
+            if args.imports_only:
+                return {
+                    "app_mpy_bytes": sizes["app_mpy_bytes"],
+                    "import_heap": imports,
+                    "mpy": sizes,
+                    "machine": machine(),
+                }
             reads = readings(work, 40 if args.quick else 200)
             heap = await heap_phase(work, port, args.quick)
             duty = await duty_phase(work, port, 2 if args.quick else 4)
@@ -603,6 +625,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--soak-hours", type=float, default=24.0)
     parser.add_argument("--quick", action="store_true", help="fewer samples and wakes")
+    parser.add_argument(
+        "--imports-only",
+        action="store_true",
+        help="only the slot sizes and the import heap (64-bit and 32-bit), in a minute",
+    )
     parser.add_argument(
         "--kits", default=",".join(KITS), help="comma-separated kits (default: all three)"
     )
