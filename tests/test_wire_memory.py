@@ -12,13 +12,14 @@ heap (-X heapsize) and read the heap with gc.mem_alloc():
 - ``per_batch_alloc`` / ``per_records_alloc``: bytes allocated by one batch, and by
   the 20 PackWriter.add() calls alone (gc disabled while measured).
 
-Measured on the MicroPython 1.29.0-preview unix port (x86-64; objects are about
-twice their size on a 32-bit board), first with NodeSession(max_body=4096): base
-63.6 KiB, peak 66.1 KiB; PEAK_LIMIT (72 KiB) was set ~9 % above that peak and the
-node now uses NODE_MAX_BODY (1024) buffers, well inside it. About 48 KiB of the
-base are the imported firmware.wire modules (bytecode loaded into RAM from .mpy;
-frozen into flash on a board). The smallest heap the loop runs in is a benchmark
-figure (benchmarks/wire.py, `mp_min_heap_kib`), not a test.
+Measured on the MicroPython 1.29.0-preview unix port (x86-64; objects are larger than
+on a 32-bit board, loaded bytecode about the same size), first with
+NodeSession(max_body=4096): base 63.6 KiB, peak 66.1 KiB; PEAK_LIMIT (72 KiB) was set
+~9 % above that peak and the node now uses NODE_MAX_BODY (1024) buffers, well inside
+it. About 48 KiB of the base are the imported firmware.wire modules (bytecode loaded
+into RAM from .mpy; frozen into the firmware it would stay in flash). The smallest
+heap the loop runs in is a benchmark figure (benchmarks/wire.py, `mp_min_heap_kib`),
+not a test.
 """
 
 from __future__ import annotations
