@@ -8,7 +8,8 @@
 2. **check the board** — which board it is (``sys.platform`` and the machine
    name, or a virtual board's name), its MicroPython version and .mpy version
    against what the bundle supports, and whether it already holds another node;
-3. **provision** — a node id, key and config from the registry for the work
+3. **provision** — the work order's kit checked against ``--kit`` and the
+   bundle, then a node id, key and config from the registry for the work
    order, kept in a 0600 resume file until the node is installed (a rerun
    reuses it instead of provisioning a second node);
 4. **plan and check space** — every file of the node (slot ``a``, base image,
@@ -307,8 +308,16 @@ class _Flow:
                     f"{self.store.path(opts.work_order)} to provision again",
                     kind="wrong-board",
                 )
+            self._check_kit(str(node.config.get("kit")))
             self.report.step(f"resuming node {node.node_id} of work order {opts.work_order}")
             return node
+        # the kit is checked on the work order before a node is provisioned for it: a
+        # node provisioned and then refused would be left in the registry, never flashed
+        try:
+            order = self.registry.work_order(opts.work_order)
+        except RegistryError as e:
+            raise FlashError(e.message, e.hint) from None
+        self._check_kit(str(order.get("kit")))
         self.report.step(f"provisioning a node for work order {opts.work_order}")
         request: dict[str, Any] = {"board": board}
         for key, value in (("site", opts.site), ("node_id", opts.node), ("hw_rev", opts.hw_rev)):
@@ -339,10 +348,14 @@ class _Flow:
                 f"not {node.node_id!r}",
                 "report this to the fleet operators; nothing was written to the board",
             )
-        kit = node.config.get("kit")
+        self._check_kit(str(node.config.get("kit")))
+
+    def _check_kit(self, kit: str) -> None:
+        """The work order's kit is the one asked for (--kit) and the bundle holds it."""
+        a = "an" if kit[:1] in ("a", "e", "i", "o", "u") else "a"
         if self.opts.kit is not None and kit != self.opts.kit:
             raise FlashError(
-                f"work order {self.opts.work_order} is for a {kit} node, not {self.opts.kit}",
+                f"work order {self.opts.work_order} is for {a} {kit} node, not {self.opts.kit}",
                 "check the work order, or drop --kit",
                 kind="wrong-kit",
             )
@@ -350,7 +363,7 @@ class _Flow:
             raise FlashError(
                 f"the bundle {self.bundle.version} holds the code of the "
                 f"{', '.join(self.bundle.kits)} kit(s), and work order "
-                f"{self.opts.work_order} is for a {kit} node",
+                f"{self.opts.work_order} is for {a} {kit} node",
                 f"use a bundle built for the {kit} kit (--bundle), or pass --kit {kit}",
                 kind="wrong-kit",
             )

@@ -63,6 +63,10 @@ class Provisioned:
 class Registry(Protocol):
     """The registry as the flashing flow uses it."""
 
+    def work_order(self, work_order: str) -> Mapping[str, Any]:
+        """The work order's record (its ``kit``, ``district``, ``state``, ...)."""
+        ...
+
     def provision(self, work_order: str, request: Mapping[str, Any]) -> Provisioned:
         """A new node for ``work_order`` (node id, key, config)."""
         ...
@@ -209,6 +213,15 @@ class HttpRegistry:
             409: "the registry's state conflicts: see the detail above",
         }
         return RegistryError(text, hints.get(e.code, ""), status=e.code)
+
+    def work_order(self, work_order: str) -> Mapping[str, Any]:
+        wo = urllib.parse.quote(work_order, safe="")
+        doc = self._request("GET", f"/work-orders/{wo}", what=f"reading work order {work_order}")
+        if not isinstance(doc, dict):
+            raise RegistryError(
+                f"the fleet API's record of work order {work_order} is not an object"
+            )
+        return doc
 
     def provision(self, work_order: str, request: Mapping[str, Any]) -> Provisioned:
         wo = urllib.parse.quote(work_order, safe="")

@@ -231,7 +231,8 @@ def test_wrong_board(boards: Any, stack: Any, run_flash: Any) -> None:
 
 def test_a_bundle_without_the_work_orders_kit(boards: Any, stack: Any, run_flash: Any) -> None:
     """A bundle built for the hydrant kit only, for an elevator work order: refused with
-    the kits named and what to do, before anything is written to the board."""
+    the kits named and what to do, before a node is provisioned (none is left in the
+    registry, never flashed) and before anything is written to the board."""
     board: VirtualBoard = boards()
     with pytest.raises(FlashError) as err:
         run_flash(board, bundle=build(kits=["hydrant"]))
@@ -239,6 +240,32 @@ def test_a_bundle_without_the_work_orders_kit(boards: Any, stack: Any, run_flash
     text = str(err.value)
     assert "holds the code of the hydrant kit(s)" in text and "elevator node" in text
     assert "--kit elevator" in text
+    assert stack.provisioned() == []
+    assert "loader.py" not in FlashImage(board.image).listdir()
+
+
+def test_a_kit_other_than_the_work_orders(boards: Any, stack: Any, run_flash: Any) -> None:
+    """--kit hydrant for an elevator work order: refused, naming both kits, before a
+    node is provisioned and before anything is written to the board."""
+    board: VirtualBoard = boards()
+    with pytest.raises(FlashError) as err:
+        run_flash(board, kit="hydrant")
+    assert err.value.kind == "wrong-kit"
+    assert f"work order {stack.wo1} is for an elevator node, not hydrant" in str(err.value)
+    assert "drop --kit" in str(err.value)
+    assert stack.provisioned() == []
+    assert "loader.py" not in FlashImage(board.image).listdir()
+
+
+def test_an_unknown_work_order(boards: Any, stack: Any, run_flash: Any) -> None:
+    """A work order the registry does not know: the registry's 404 names the work order
+    and says what to check; nothing is provisioned or written."""
+    board: VirtualBoard = boards()
+    with pytest.raises(FlashError) as err:
+        run_flash(board, work_order="99999")
+    text = str(err.value)
+    assert "work order 99999" in text and "check the work order" in text, text
+    assert stack.provisioned() == []
     assert "loader.py" not in FlashImage(board.image).listdir()
 
 
