@@ -18,14 +18,15 @@
 #   0x30 INT_SOURCE   bit 7 DATA_READY, bit 4 Activity, bit 3 Inactivity,
 #                     bit 1 WATERMARK, bit 0 OVERRUN; Activity and
 #                     Inactivity are latched and cleared by reading INT_SOURCE
-#   0x31 DATA_FORMAT  bits 1:0 range +-2/4/8/16 g, bit 3 FULL_RES, bit 2 JUSTIFY
+#   0x31 DATA_FORMAT  bits 1:0 range +-2/4/8/16 g, bit 3 FULL_RES, bit 2 JUSTIFY,
+#                     bit 5 INT_INVERT (INT1/INT2 active low)
 #   0x32-0x37 DATAX0..DATAZ1  little-endian two's complement
 #   0x38 FIFO_CTL     bits 7:6 mode (00 bypass, 01 FIFO, 10 stream, 11 trigger),
 #                     bit 5 trigger on INT2 (0: INT1), bits 4:0 samples
 #   0x39 FIFO_STATUS  bit 7 FIFO_TRIG (a trigger event occurred), bits 5:0
 #                     entries (0..32)
-# Multi-byte reads auto-increment. INT1/INT2 are active high (INT_INVERT is
-# stored only).
+# Multi-byte reads auto-increment. INT1/INT2 are active high, active low with
+# INT_INVERT.
 #
 # Scale: 10-bit mode gives 256/128/64/32 LSB/g at +-2/4/8/16 g; FULL_RES
 # gives 256 LSB/g (3.9 mg/LSB) with 10..13 bits. Values beyond the range
@@ -99,6 +100,7 @@ INT_ENABLE = 0x2E
 INT_MAP = 0x2F
 INT_SOURCE = 0x30
 DATA_FORMAT = 0x31
+INT_INVERT = 0x20
 DATAX0 = 0x32
 DATAZ1 = 0x37
 FIFO_CTL = 0x38
@@ -491,7 +493,7 @@ class ADXL345(I2CDevice):
         # The level of INT1/INT2 at scenario time t_ms >= now, as it would be
         # if nobody touched the chip until then.
         _k, det = self.look_ahead(t_ms)
-        return self.pin_level(self.int_sources(det), pin)
+        return self.pin_out(self.pin_level(self.int_sources(det), pin))
 
     def next_int_ms(self, t_ms: int, pin: int = 1) -> int | None:
         # When INT1/INT2 next goes active after t_ms (an activity or
@@ -616,9 +618,13 @@ class ADXL345(I2CDevice):
             self.det.since = -1
 
     def int_pin(self, pin: int = 1) -> int:
-        # Level of INT1/INT2 (active high, INT_INVERT not modelled).
+        # Level of INT1/INT2 on the wire.
         self.update()
-        return self.pin_level(self.int_source(), pin)
+        return self.pin_out(self.pin_level(self.int_source(), pin))
+
+    def pin_out(self, active: int) -> int:
+        # The wire level of an INT pin that is active (1) or not (0).
+        return active ^ 1 if self.regs[DATA_FORMAT] & INT_INVERT else active
 
     # --- kept across a deep sleep of the board --------------------------------------------
 

@@ -392,6 +392,17 @@ def case_adxl345_activity():
     _clk2, _w2, bus3, acc3, _ = _i2c_rig({"accel_x": {"points": x}})
     _watch(bus3, ctl=0x40)
     out["dc_next_int"] = acc3.next_int_ms(0)
+    # INT_INVERT (DATA_FORMAT bit 5): the same event drives INT1 low
+    clk7, _w7, bus7, acc7, _ = _i2c_rig({"accel_x": {"points": x}, "accel_z": {"value": 1000}})
+    clk7.t = 1000
+    _watch(bus7)
+    bus7.writeto_mem(0x53, 0x31, b"\x2b")
+    out["inv_next_int"] = acc7.next_int_ms(1000)
+    out["inv_levels"] = [acc7.int_at(4999), acc7.int_at(5000), acc7.int_pin(1)]
+    clk7.t = 5200
+    out["inv_latched"] = acc7.int_pin(1)
+    bus7.readfrom_mem(0x53, 0x30, 1)
+    out["inv_after_read"] = acc7.int_pin(1)
     # inactivity: below 125 mg of the reference on every axis for 3 s
     clk3, _w3, bus4, acc4, _ = _i2c_rig({"accel_x": {"value": 0, "noise": 20}})
     bus4.writeto_mem(0x53, 0x25, b"\x02")

@@ -183,7 +183,8 @@ def test_adxl345_activity_interrupt(hw: dict[str, Any]) -> None:
     axis; the look-ahead a sleeping board uses (next_int_ms, int_at) finds the
     first sample past the threshold and changes nothing; the registers and the
     event survive state()/load() (the chip stays powered while the MCU sleeps);
-    low-power 100 Hz draws 50 uA, standby 0.1 uA (datasheet Tables 7 and 8)."""
+    low-power 100 Hz draws 50 uA, standby 0.1 uA (datasheet Tables 7 and 8);
+    INT_INVERT (DATA_FORMAT bit 5) makes the interrupt pins active low."""
     r = hw["adxl345_activity"]
     assert r["next_int"] == 5000 and r["int_4999"] == 0 and r["int_5000"] == 1
     assert r["int_now"] == 0  # the look-ahead did not change the chip
@@ -198,6 +199,10 @@ def test_adxl345_activity_interrupt(hw: dict[str, Any]) -> None:
     # within the look-ahead's hour
     assert r["next_int_after"] == 6000 + 3600000
     assert r["dc_next_int"] == 5000
+    # INT_INVERT: INT1 idles high and goes low at the same event, latched until read
+    assert r["inv_next_int"] == 5000
+    assert r["inv_levels"] == [1, 0, 1]
+    assert r["inv_latched"] == 0 and r["inv_after_read"] == 1
 
 
 def test_adxl345_fifo_trigger_and_inactivity(hw: dict[str, Any]) -> None:
