@@ -1,26 +1,29 @@
 """Board facts: the two boards CityNerve nodes run on, as data.
 
-Each :class:`Board` says which GPIOs exist, which are taken (flash, console,
-wireless chip), which are strapping pins, which can be ADC inputs, which can
-wake the chip from deep sleep, where each I2C/UART controller may be routed,
-and the MCU's power figures for the energy model. The pins a kit actually
-uses live in :mod:`hardware.kits`; :func:`hardware.kits.board_file` merges
-both into the JSON board file that the firmware reads (the firmware never
-looks at ``sys.platform``).
+Each :class:`Board` says which GPIOs exist, which are taken (flash, console, wireless
+chip), which are strapping pins, which can be ADC inputs, which can wake the chip from
+deep sleep and how the firmware arms them (``deep_wake``: ``"esp32_gpio"``,
+``esp32.wake_on_gpio`` with one level for all armed pins; ``"pin_irq"``,
+``Pin.irq(wake=machine.DEEPSLEEP)`` per pin), where each I2C/UART controller may be
+routed, and the MCU's power figures for the energy model. The pins a kit actually uses
+live in :mod:`hardware.kits`; :func:`hardware.kits.board_file` merges both into the
+JSON board file that the firmware reads (the firmware never looks at
+``sys.platform``).
 
 Run ``python -m hardware.boards BOARD KIT [-o FILE]`` to print or write a
 board file.
 
-Sources: Espressif ESP32-C3 datasheet and ESP32-C3-DevKitM-1 user guide
-(GPIO11-17 belong to the SPI flash, GPIO20/21 are UART0 = the console through
-the USB-UART bridge, GPIO18/19 are USB D-/D+, strapping pins GPIO2/8/9,
-GPIO8 drives the on-board WS2812 RGB LED, GPIO9 is the BOOT button, ADC1 is
-GPIO0-4 and ADC2 (GPIO5) is unusable while Wi-Fi runs, only GPIO0-5 are in
-the RTC domain and can wake the chip from deep sleep, the GPIO matrix routes
-I2C and UART signals to any pin); Raspberry Pi Pico W datasheet and RP2040
-datasheet (GP23 WL_ON, GP24 WL data/IRQ, GP25 WL chip select, GP29 WL clock
-and ADC3 = VSYS/3; the LED hangs off the wireless chip and is ``Pin("LED")``
-in MicroPython; ADC0-2 on GP26-28; fixed I2C/UART pin functions; the
+Sources: Espressif ESP32-C3 datasheet and ESP32-C3-DevKitM-1 user guide (GPIO11-17
+belong to the SPI flash, GPIO20/21 are UART0 = the console through the USB-UART
+bridge, GPIO18/19 are USB D-/D+, strapping pins GPIO2/8/9, GPIO8 drives the on-board
+WS2812 RGB LED, GPIO9 is the BOOT button, ADC1 is GPIO0-4 and ADC2 (GPIO5) is unusable
+while Wi-Fi runs, only GPIO0-5 are in the RTC domain and can wake the chip from deep
+sleep, the GPIO matrix routes I2C and UART signals to any pin; MicroPython's esp32
+module documents ``Pin.irq(wake=DEEPSLEEP)`` as EXT0, which the C3 lacks, and
+``esp32.wake_on_gpio(pins, level)`` for GPIO deep-sleep wakes); Raspberry Pi Pico W
+datasheet and RP2040 datasheet (GP23 WL_ON, GP24 WL data/IRQ, GP25 WL chip select,
+GP29 WL clock and ADC3 = VSYS/3; the LED hangs off the wireless chip and is
+``Pin("LED")`` in MicroPython; ADC0-2 on GP26-28; fixed I2C/UART pin functions; the
 console is USB CDC, so both UARTs are free).
 """
 
@@ -73,6 +76,7 @@ class Board:
     strapping: frozenset[int]
     adc: dict[int, str]
     wake: frozenset[int]
+    deep_wake: str
     i2c: tuple[Controller, ...]
     uart: tuple[Controller, ...]
     led: int | str
@@ -103,6 +107,7 @@ ESP32C3_DEVKITM_1 = Board(
     strapping=frozenset({2, 8, 9}),
     adc={0: "ADC1_CH0", 1: "ADC1_CH1", 2: "ADC1_CH2", 3: "ADC1_CH3", 4: "ADC1_CH4"},
     wake=frozenset(range(0, 6)),
+    deep_wake="esp32_gpio",
     i2c=(Controller(0, {"sda": None, "scl": None}, "one I2C controller, any pins"),),
     uart=(
         Controller(0, {"tx": frozenset({21}), "rx": frozenset({20})}, "the REPL console"),
@@ -130,6 +135,10 @@ ESP32C3_DEVKITM_1 = Board(
         "output there must idle high (an active-low load switch with a pull-up: on "
         "GPIO9, the BOOT pin, that pull-up also keeps SPI boot selected at reset)",
         "only GPIO0-5 wake the chip from deep sleep: alarm inputs go there",
+        "the C3 has no EXT0/EXT1: Pin.irq(wake=machine.DEEPSLEEP) does not arm a deep-sleep "
+        "wake; esp32.wake_on_gpio(pins, level) (MicroPython >= 1.27) does, with one level "
+        "for all the pins it arms (the firmware turns the accelerometer's INT1 to the "
+        "level the reed needs)",
         "ADC2 (GPIO5) does not work while Wi-Fi is on: analog inputs on GPIO0-4",
         "UART1 is the only free UART: two UART sensors share it by re-routing RX "
         "(UART.init(rx=...)) and are read one at a time",
@@ -145,6 +154,7 @@ PICO_W = Board(
     strapping=frozenset(),
     adc={26: "ADC0", 27: "ADC1", 28: "ADC2"},
     wake=frozenset([*range(0, 23), 26, 27, 28]),
+    deep_wake="pin_irq",
     i2c=(
         Controller(
             0,
@@ -187,6 +197,8 @@ PICO_W = Board(
         "ADC3 (GP29) reads VSYS/3 only while the wireless chip is idle: the battery "
         "goes through its own divider to GP28",
         "I2C and UART pins are fixed functions: see the controller pin sets",
+        "deep-sleep wake inputs are armed with Pin.irq(trigger=Pin.WAKE_LOW/WAKE_HIGH, "
+        "wake=machine.DEEPSLEEP) as on the ESP32 port; not verified on an rp2 board",
     ),
 )
 

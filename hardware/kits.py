@@ -706,6 +706,7 @@ def board_file(board_name: str, kit_name: str) -> JsonDict:
     shared), ``onewire`` (pin or null), ``adc`` (per use: pin, channel,
     divider), ``gpio`` (per role: pin, dir, signal, active level, pull, irq,
     wake, the parts an output powers), ``led`` (pin and kind), ``wake`` (pins that wake the node),
+    ``deep_wake`` (how the firmware arms them: see :class:`hardware.boards.Board`),
     ``parts`` (per part: chip, bus, address and the driver facts).
     """
     kit = get_kit(kit_name)
@@ -757,5 +758,6 @@ def board_file(board_name: str, kit_name: str) -> JsonDict:
         "gpio": gpio,
         "led": {"pin": board.led, "kind": board.led_kind},
         "wake": sorted(v["pin"] for v in gpio.values() if v["wake"]),
+        "deep_wake": board.deep_wake,
         "parts": parts,
     }

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from hardware.boards import get_board
 from hardware.flash.tool import FlashImage, FlashToolError
 from hardware.hal.supervisor import Supervisor
 from hardware.kits import KITS, board_file
@@ -101,7 +102,9 @@ def prepare(
         provision(flash, config=cfg, key=demo_key(node), board=board)
         provisioned = True
     # No "wake_pins": as on a board, only the pins the firmware arms before a
-    # deep sleep (Pin.irq(..., wake=machine.DEEPSLEEP)) end it.
+    # deep sleep end it, armed the board's way (deep_wake) on the pins that can
+    # wake it.
+    facts = get_board(board)
     config: dict[str, object] = {
         "entry": "main",
         "flash": {"image": str(image), "blocks": FLASH_BLOCKS, "format": "never"},
@@ -111,6 +114,8 @@ def prepare(
         "kit": kit,
         "board": board,
         "node": node,
+        "deep_wake": facts.deep_wake,
+        "deep_wake_pins": sorted(facts.wake),
     }
     if serial is not None:
         config["uart"] = {str(link_uart): {"path": serial}}

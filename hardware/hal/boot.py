@@ -5,7 +5,8 @@
 #   micropython hardware/hal/boot.py CONFIG.json
 #
 # 1. installs the shadow modules: hardware/simtime's time, select (and the
-#    simclock behind them) and hardware/hal's machine, each imported once with
+#    simclock behind them) and hardware/hal's machine (and, on an ESP32-C3
+#    board, its esp32), each imported once with
 #    its directory first on sys.path and then cached in sys.modules (the
 #    directories are taken off sys.path again, so a firmware boot.py or config.py
 #    is never shadowed by this directory);
@@ -171,6 +172,8 @@ def main(argv):
     sys.path.insert(0, HAL)
     import machine
 
+    if cfg["deep_wake"] == "esp32_gpio":
+        import esp32  # noqa: F401 - an ESP32's own module, cached for the firmware
     sys.path.remove(HAL)
     if not getattr(machine, "__file__", "").startswith(HAL):
         _die("the simulated machine module did not load (got %r)" % (machine,), codes.EXIT_CONFIG)

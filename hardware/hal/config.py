@@ -17,6 +17,12 @@
 #   origin     world epoch seconds of the scenario's start (default: epoch)
 #   unique_id  hex bytes machine.unique_id() returns
 #   wake_pins  {PIN: LEVEL}: pins that end a deep sleep at that level
+#   deep_wake  how the firmware arms deep-sleep wake pins, as on the board:
+#              "pin_irq" (Pin.irq(wake=machine.DEEPSLEEP), the default) or
+#              "esp32_gpio" (an ESP32-C3: an `esp32` module with wake_on_gpio
+#              and gpio_deep_sleep_hold; Pin.irq cannot arm a deep-sleep wake)
+#   deep_wake_pins  the pins that can wake the chip from deep sleep (the RTC
+#              domain: on an ESP32-C3 GPIO0-5); absent: any pin
 #   setup      "module:function" called as function(registry, config)
 #   i2c        {BUS: {"factory": "module:callable", "args": {...}}}
 #   uart       {ID: {"factory": ..., "args": ...} | {"path": "unix:/p" | "tcp:host:port"}}
@@ -42,6 +48,8 @@ KEYS = (
     "origin",
     "unique_id",
     "wake_pins",
+    "deep_wake",
+    "deep_wake_pins",
     "setup",
     "i2c",
     "uart",
@@ -50,6 +58,7 @@ KEYS = (
 )
 FLASH_KEYS = ("image", "blocks", "block_size", "format")
 FORMATS = ("never", "if_blank", "always")
+DEEP_WAKE = ("pin_irq", "esp32_gpio")
 
 
 class ConfigError(ValueError):
@@ -192,6 +201,16 @@ def validate(cfg: object) -> dict[str, object]:
             raise _fail("wake_pins." + str(pin), "0 or 1", level)
         wake_out[_ident("wake_pins", str(pin))] = level
     out["wake_pins"] = wake_out
+    how = cfg.get("deep_wake", "pin_irq")
+    if how not in DEEP_WAKE:
+        raise _fail("deep_wake", "one of " + ", ".join(DEEP_WAKE), how)
+    out["deep_wake"] = how
+    capable = cfg.get("deep_wake_pins")
+    if capable is not None:
+        if not isinstance(capable, list) or not all(_is_int(p) and p >= 0 for p in capable):
+            raise _fail("deep_wake_pins", "a list of pin numbers", capable)
+        capable = list(capable)
+    out["deep_wake_pins"] = capable
     setup = cfg.get("setup")
     out["setup"] = None if setup is None else _ref("setup", setup)
     out["i2c"] = _devices(cfg, "i2c", ())

@@ -103,6 +103,11 @@ def _exit(code, cause, **fields):
     # pads held through a deep sleep (Pin(..., hold=True)); any other event
     # lets them go
     held = [[p.id, p.pad] for p in _pins.values() if p.hold and p.mode in (Pin.OUT, Pin.OPEN_DRAIN)]
+    if registry.config.get("deep_wake") == "esp32_gpio" and not deep_sleep_hold[0]:
+        # an ESP32-C3 holds its digital (non-RTC) pads through a deep sleep
+        # only after esp32.gpio_deep_sleep_hold(True)
+        rtc = registry.config.get("deep_wake_pins") or ()
+        held = [h for h in held if h[0] in rtc]
     if cause == "deepsleep" and held:
         st["held"] = held
         rec["held"] = held
@@ -343,6 +348,15 @@ class Pin(PinBase):
         # end a deep sleep (on the level given by trigger WAKE_LOW/WAKE_HIGH, or
         # on any change in trigger).
         st = self._st
+        if wake is not None and wake & DEEPSLEEP:
+            if registry.config.get("deep_wake") == "esp32_gpio":
+                # the ESP32 port arms a deep-sleep wake from Pin.irq through EXT0,
+                # which the ESP32-C3 does not have
+                raise ValueError(
+                    "Pin(%s).irq(wake=DEEPSLEEP): this chip has no EXT0 wake; "
+                    "use esp32.wake_on_gpio(pins, level)" % (st.id,)
+                )
+            _check_deep_wake_pin(st.id)
         st.handler = handler
         st.trigger = trigger if handler is not None else 0
         st.obj = self
@@ -957,11 +971,30 @@ class RTC:
 # -- sleep ------------------------------------------------------------------------
 
 
+# Deep-sleep wakes armed through the `esp32` module (hardware/hal/esp32.py):
+# {pin id: level} of the last esp32.wake_on_gpio(), and whether
+# esp32.gpio_deep_sleep_hold(True) keeps held digital pads through a deep sleep.
+gpio_wake = {}
+deep_sleep_hold = [False]
+
+
+def _check_deep_wake_pin(pin_id):
+    capable = registry.config.get("deep_wake_pins")
+    if capable is not None and pin_id not in capable:
+        raise ValueError(
+            "Pin(%s) cannot wake the chip from deep sleep (pins that can: %s)"
+            % (pin_id, ", ".join(str(p) for p in capable))
+        )
+
+
 def _wake_pins():
-    # {pin: level} from the config plus pins whose irq has wake=DEEPSLEEP.
+    # {pin: level} from the config, esp32.wake_on_gpio() and pins whose irq
+    # has wake=DEEPSLEEP.
     out = {}
     cfg = registry.config.get("wake_pins") or {}
     for pin, level in cfg.items():
+        out[pin] = level
+    for pin, level in gpio_wake.items():
         out[pin] = level
     for st in _pins.values():
         if st.wake is not None and st.wake & DEEPSLEEP:

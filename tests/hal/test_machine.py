@@ -179,6 +179,8 @@ print("cause", machine.reset_cause() == machine.PWRON_RESET)
         ({"pins": {"4": {"level": 3}}}, "'pins.4.level'"),
         ({"uart": {"1": {"factory": "nocolon"}}}, "'uart.1.factory'"),
         ({"colour": "red"}, "'colour': unknown"),
+        ({"deep_wake": "ext0"}, "'deep_wake'"),
+        ({"deep_wake_pins": [0, "1"]}, "'deep_wake_pins'"),
     ],
 )
 def test_garbage_config_names_the_key(
@@ -342,6 +344,83 @@ else:
     assert 20 <= t - t0 <= 30  # pin 5 at 20 s, not pin 6 at 5 s
     assert second["held"] == "1 42" and second["released"] == "0"
     assert third["after-reset"] == "0"
+
+
+def test_an_esp32c3_arms_deep_sleep_wakes_with_esp32_wake_on_gpio(tmp_path: Path) -> None:
+    """A board configured as an ESP32-C3 (deep_wake "esp32_gpio", GPIO0-5 in the RTC
+    domain) has an `esp32` module, as the ESP32 port does: Pin.irq cannot arm a
+    deep-sleep wake there (no EXT0) and says what to use; esp32.wake_on_gpio refuses a
+    pin outside the RTC domain (naming the pins that can) and anything but Pin objects;
+    it arms its pins on one level, and the first armed pin to reach it wakes the board
+    (pin 3 falls at 20 s; pin 6, not armed, at 5 s). Held pads outside the RTC domain
+    are let go in a deep sleep unless esp32.gpio_deep_sleep_hold(True) was called;
+    RTC pads stay held. A board without deep_wake has no esp32 module."""
+    app = """
+import machine, time
+mem = machine.RTC().memory()
+print("boot", len(mem), machine.reset_cause(), machine.wake_reason(), time.time())
+import esp32
+rtc_pad = machine.Pin(4, machine.Pin.OUT, value=0)
+digital_pad = machine.Pin(7, machine.Pin.OUT, value=0)
+print("held", rtc_pad.value(), digital_pad.value())
+if len(mem) == 0:
+    try:
+        machine.Pin(5, machine.Pin.IN).irq(trigger=machine.Pin.WAKE_HIGH, wake=machine.DEEPSLEEP)
+    except ValueError as e:
+        print("irq", e)
+    for bad in ((machine.Pin(9),), "pins", (3,)):
+        try:
+            esp32.wake_on_gpio(bad, esp32.WAKEUP_ANY_HIGH)
+        except (ValueError, TypeError) as e:
+            print("bad", type(e).__name__, e)
+    machine.RTC().memory(b"x")
+    rtc_pad.value(1)
+    rtc_pad.init(hold=True)
+    digital_pad.value(1)
+    digital_pad.init(hold=True)
+    esp32.wake_on_gpio((machine.Pin(5, machine.Pin.IN), machine.Pin(3, machine.Pin.IN)),
+                       esp32.WAKEUP_ALL_LOW)
+    machine.deepsleep(3600000)
+elif len(mem) == 1:
+    machine.RTC().memory(b"xx")
+    rtc_pad.value(1)
+    rtc_pad.init(hold=True)
+    digital_pad.value(1)
+    digital_pad.init(hold=True)
+    esp32.gpio_deep_sleep_hold(True)
+    esp32.wake_on_gpio(None, esp32.WAKEUP_ANY_HIGH)
+    machine.deepsleep(1000)
+"""
+    pins = {
+        "3": {"factory": "stubs:door_schedule", "args": {"initial": 1, "changes": [[20000, 0]]}},
+        "5": {"factory": "stubs:door_schedule", "args": {"initial": 1}},
+        "6": {"factory": "stubs:door_schedule", "args": {"initial": 1, "changes": [[5000, 0]]}},
+    }
+    board = write_board(
+        tmp_path,
+        app,
+        speed=1000,
+        pins=pins,
+        deep_wake="esp32_gpio",
+        deep_wake_pins=[0, 1, 2, 3, 4, 5],
+    )
+    boots = Supervisor(board).run(max_boots=3, timeout=30)
+    assert [b.exit_code for b in boots[:2]] == [codes.EXIT_DEEPSLEEP] * 2, boots[0].output
+    first, second, third = (lines(b.output) for b in boots)
+    assert "esp32.wake_on_gpio" in first["irq"] and "no EXT0" in first["irq"]
+    bad = [x for x in boots[0].output.splitlines() if x.startswith("bad ")]
+    assert bad[0].startswith("bad ValueError Pin(9) cannot wake") and "0, 1, 2, 3, 4, 5" in bad[0]
+    assert bad[1].startswith("bad TypeError") and bad[2].startswith("bad TypeError")
+    cause, reason, t = (int(v) for v in second["boot"].split()[1:])
+    assert cause == codes.DEEPSLEEP_RESET and reason == codes.PIN_WAKE
+    assert 20 <= t - int(first["boot"].split()[3]) <= 30  # pin 3 at 20 s, not pin 6 at 5 s
+    assert second["held"] == "1 0"  # the digital pad was let go: no gpio_deep_sleep_hold
+    assert third["held"] == "1 1"  # with it, both kept
+    assert int(third["boot"].split()[2]) == codes.TIMER_WAKE
+
+    plain = write_board(tmp_path, "import esp32\n")
+    [boot] = Supervisor(plain).run(max_boots=1, timeout=30)
+    assert "ImportError" in boot.output and "esp32" in boot.output
 
 
 def test_soft_reset_reboots_with_previous_cause(tmp_path: Path) -> None:
