@@ -7,6 +7,7 @@
 #   "warm"  RTC ms at which a part that warms up with its load switch held
 #           through the sleep (the manhole's gas module) is ready, when one is
 #   "lv"    the level of each wake input at the time the node went to sleep
+#   "na"    the wake inputs that sleep could not arm, when there were any
 # A run reads the wake inputs, starts the kit, then handles in this order:
 # each wake input whose level changed (kit.on_wake: an alarm input woke the
 # node), the end of a warm-up (kit.resume), a due sample (kit.sample). A run
@@ -18,7 +19,11 @@
 # node goes to sleep, so each change wakes it once (a valve opening and
 # later shutting) and a held input never wakes it again and again; a latched
 # interrupt line (the accelerometer's INT1, cleared by the kit's sleep()) is
-# low then and so is armed on its active level. A kit that starts a warm-up
+# inactive then and so is armed on its active level. Where one level arms all
+# the wake pins (an ESP32-C3's esp32.wake_on_gpio), the accelerometer's INT1
+# is turned active at the level the reed needs. An input that cannot be armed
+# is kept in the record ("na") and reported as a health fault ("wake") by
+# the next run. A kit that starts a warm-up
 # asks for a run after it (kit.warming()): with its switch held (kit.held)
 # the node deep-sleeps through it; where pins cannot be held (RP2), or for
 # less than MIN_SLEEP_MS, it light-sleeps. The next run tells the kit how
@@ -89,21 +94,58 @@ def changed(hw, levels):
     return [name for name, pin in wake_inputs(hw) if name in levels and pin.value() != levels[name]]
 
 
-# Arms each wake input on the level opposite to its present one; returns the
-# present levels.
-def arm(hw):
+# Arms each wake input on the level opposite to its present one, the board's
+# way (its board file's "deep_wake"); returns (the present levels, the names
+# of the inputs it could not arm).
+def arm(hw, kit=None):
+    inputs = wake_inputs(hw)
+    if hw is not None and hw["board"].get("deep_wake") == "esp32_gpio":
+        return _arm_gpio(inputs, kit)
     levels = {}
-    for name, pin in wake_inputs(hw):
+    missed = []
+    for name, pin in inputs:
         level = pin.value()
         levels[name] = level
         trigger = getattr(machine.Pin, "WAKE_HIGH" if level == 0 else "WAKE_LOW", None)
-        if trigger is None:
-            continue
         try:
             pin.irq(trigger=trigger, wake=machine.DEEPSLEEP)
         except (AttributeError, TypeError, ValueError, OSError):
-            pass
-    return levels
+            missed.append(name)
+    return levels, missed
+
+
+# An ESP32-C3 arms its wake pins with esp32.wake_on_gpio, one level for all:
+# the level the fixed inputs (reeds) need, the first one's when they differ
+# (the others are not armed); inputs whose active level the kit sets (the
+# accelerometer's INT1) are turned to that level first.
+def _arm_gpio(inputs, kit):
+    settable = kit.wake_settable() if kit is not None else ()
+    want = -1
+    missed = []
+    for name, pin in inputs:
+        if name not in settable:
+            need = 1 - pin.value()
+            if want < 0:
+                want = need
+            elif need != want:
+                missed.append(name)
+    if want < 0:
+        want = 1
+    if settable:
+        kit.wake_active(want)
+    levels = {}
+    pins = []
+    for name, pin in inputs:
+        levels[name] = pin.value()
+        if name not in missed:
+            pins.append(pin)
+    try:
+        import esp32  # type: ignore[import-not-found]
+
+        esp32.wake_on_gpio(tuple(pins), esp32.WAKEUP_ANY_HIGH if want else esp32.WAKEUP_ALL_LOW)
+    except (ImportError, AttributeError, TypeError, ValueError, OSError):
+        missed = [name for name, _pin in inputs]
+    return levels, missed
 
 
 def nap(ms):
@@ -138,6 +180,11 @@ async def run(node, woke):
     state = store.read_json(KIT_STATE) or {}
     wakes = state.get("wakes", 0)
     kit = node.kit
+    missed = rec.get("na")
+    if missed:
+        # inputs the last sleep could not arm: their changes are seen only at
+        # timer wakes
+        node.health.fault("wake", "not armed: " + " ".join(sorted(missed)))
     if kit is not None:
         # the inputs first: starting the kit clears a latched interrupt
         woken = changed(node.hw, rec.get("lv"))
@@ -184,7 +231,9 @@ async def run(node, woke):
 def sleep(node, ms, rec):
     if node.kit is not None:
         node.kit.sleep()
-    rec["lv"] = arm(node.hw)
+    rec["lv"], missed = arm(node.hw, node.kit)
+    if missed:
+        rec["na"] = missed
     keep(rec)
     try:
         import esp32  # type: ignore[import-not-found]

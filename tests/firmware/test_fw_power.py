@@ -13,18 +13,21 @@ a private Mosquitto carries what the platform receives.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import pytest
 from edge_helpers import Broker, Message, Subscriber, free_port, make_config, write_keys
 from fw_helpers import BoardRun
 
 from edge_agent.agent import EdgeAgent
 from hardware import kits, scenarios
+from hardware.flash.tool import FlashImage
 from hardware.hal import codes
 from hardware.hal.supervisor import Boot
 from hardware.sim.world import World
@@ -44,7 +47,17 @@ class Node:
         self.sub: Subscriber | None = None
         self.run: BoardRun | None = None
 
-    async def start(self, kit: str, scenario: str, speed: float, **extra: Any) -> BoardRun:
+    async def start(
+        self,
+        kit: str,
+        scenario: str,
+        speed: float,
+        *,
+        gpio: dict[str, int] | None = None,
+        **extra: Any,
+    ) -> BoardRun:
+        """Provisions and starts the node; ``gpio`` moves roles of its board file to
+        other pins (the simulated parts follow the board file on the flash)."""
         port = free_port()
         keys = write_keys(self.tmp_path / "keys.json", [self.node_id])
         config = make_config(self.tmp_path, broker=self.broker, keys=keys, tcp={"port": port})
@@ -60,6 +73,13 @@ class Node:
             node_id=self.node_id,
             **extra,
         )
+        if gpio:
+            flash = FlashImage(node.image)
+            bfile = json.loads(flash.read_file("cfg/board.json"))
+            for role, pin in gpio.items():
+                bfile["gpio"][role]["pin"] = pin
+            bfile["wake"] = sorted(g["pin"] for g in bfile["gpio"].values() if g["wake"])
+            flash.write_files({"cfg/board.json": json.dumps(bfile)})
         self.run = BoardRun(node.config_path).start(timeout=180)
         return self.run
 
@@ -237,5 +257,30 @@ async def test_the_gas_module_warms_up_while_the_manhole_node_sleeps(
         # a volume fraction: 0.2 to 0.4 ppm
         assert len(h2s) >= 2 and all(Decimal("2E-7") <= v <= Decimal("4E-7") for v in h2s), h2s
         assert len(node.readings("level")) >= 3
+    finally:
+        await node.close()
+
+
+async def test_wake_inputs_the_board_cannot_arm_are_a_health_fault(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """A hydrant whose board file puts the valve reed and the accelerometer's INT1 on
+    GPIO9 and GPIO18, outside the ESP32-C3's RTC domain: esp32.wake_on_gpio refuses
+    them. The node still deep-sleeps and keeps its timer wakes, and the next run
+    reports it: the status the platform receives carries the health fault
+    "wake:not armed: accel_int reed", so the fleet sees that this node's alarm inputs
+    are noticed only at timer wakes."""
+    node = Node(tmp_path, broker, "ja-hyd-000012")
+    try:
+        await node.start("hydrant", "hydrant.idle", 200, gpio={"reed": 9, "accel_int": 18})
+        boots = await node.until_asleep_after(960, 120)
+        assert len(boots) >= 2 and all(b.wake_reason != codes.PIN_WAKE for b in boots)
+        assert node.sub is not None
+        got = await node.sub.wait(
+            lambda m: m.topic.endswith(f"/{node.node_id}/status") and b"not armed" in m.payload,
+            within=10,
+        )
+        status = cbor2.loads(got[-1].payload)
+        assert "wake:not armed: accel_int reed" in status["health"]["faults"], status
     finally:
         await node.close()

@@ -27,6 +27,7 @@ _FIFO_STATUS = const(0x39)
 _MEASURE = const(0x08)
 _LOW_POWER = const(0x10)
 _FULL_RES = const(0x08)
+_INT_INVERT = const(0x20)  # DATA_FORMAT: INT1/INT2 active low
 _FIFO_STREAM = const(0x80)
 _FIFO_TRIGGER = const(0xC0)  # trigger mode, trigger on INT1
 _FIFO_TRIG = const(0x80)  # FIFO_STATUS: a trigger event occurred
@@ -66,6 +67,14 @@ class ADXL345:
             self.i2c.writeto_mem(self.address, reg, self.one)
         except OSError as e:
             raise bus_error("adxl345", e) from None
+
+    # Sets the level INT1 has while an interrupt is active (the part's default
+    # is 1; 0 sets INT_INVERT), keeping the range. A board whose wake inputs
+    # share one wake level (an ESP32-C3) turns INT1 to the level the others
+    # need. start() sets it back to 1.
+    def int_active(self, level):
+        fmt = _FULL_RES | RANGES[self.range_g]
+        self._write(_DATA_FORMAT, fmt if level else fmt | _INT_INVERT)
 
     # Checks the identity and starts measuring; fifo=True streams into the
     # 32-sample FIFO (for high-rate windows read with read_fifo).

@@ -144,6 +144,20 @@ class BatteryKit(Kit):
         except (SensorFault, OSError) as e:
             self.failed("adxl345", e)
 
+    # The wake inputs whose active level the firmware can set (the
+    # accelerometer's INT1), for boards where all wake pins share one level
+    # (duty.arm), and setting it.
+    def wake_settable(self):
+        return ("accel_int",) if self.acc is not None else ()
+
+    def wake_active(self, level):
+        if self.acc is None:
+            return
+        try:
+            self.acc.int_active(level)
+        except (SensorFault, OSError) as e:
+            self.failed("adxl345", e)
+
     # --- temperature ---------------------------------------------------------------
 
     def start_temp(self):
