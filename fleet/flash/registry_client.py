@@ -1,10 +1,12 @@
 """What ``fleet flash`` needs from the fleet registry, and its HTTP client.
 
 :class:`Registry` is the small protocol the technician's flow is written
-against: provision a node within a work order (node id, key, config), read a
-node's ``last_seen``, wait for its first hello after the reset, mark it
-installed. :class:`HttpRegistry` speaks the fleet API:
+against: read a work order (its kit), provision a node within it (node id,
+key, config), read a node's ``last_seen``, wait for its first hello after the
+reset, mark it installed. :class:`HttpRegistry` speaks the fleet API (it is the
+one client of these calls; tools and tests use it too):
 
+- ``GET /api/v1/work-orders/{id}`` -> the work order;
 - ``POST /api/v1/work-orders/{id}/provision`` -> node id, key (returned once),
   node config;
 - ``GET /api/v1/nodes/{id}`` -> the node, with ``last_seen``;
@@ -28,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 API = "/api/v1"
-# the same settings as fleet.client.FleetClient.from_env
+# where the fleet CLI and fleet flash find the API and the token
 TOKEN_ENV = "FLEET_TOKEN"  # noqa: S105 - a variable's name
 TOKEN_FILE_ENV = "FLEET_TOKEN_FILE"  # noqa: S105 - a variable's name
 URL_ENV = "FLEET_API_URL"

@@ -22,8 +22,8 @@ from edge_agent.agent import EdgeAgent
 from edge_agent.config import parse_config
 from edge_agent.keys import read_keys
 from firmware.wire.node_session import NodeSession
-from fleet.client import FleetApiError, FleetClient
 from fleet.edge_sync import EdgeSync, SyncError, read_token
+from fleet.flash.registry_client import HttpRegistry, RegistryError
 from fleet.ingest import StatusIngester
 from fleet.notify import MqttNotifier
 from fleet.registry import Registry
@@ -185,13 +185,13 @@ async def test_keys_to_edge_and_first_hello(
             endpoints=[f"127.0.0.1:{port}"],
             remote=None,
         )
-        client = FleetClient(f.server.url, f.tech_token)
-        got = await asyncio.to_thread(client.provision, f.wo, board="esp32c3")
-        node_id = got["node"]["id"]
-        assert got["config"]["edge"]["tcp"] == [f"127.0.0.1:{port}"]
-        key = bytes.fromhex(got["key"])
-        with pytest.raises(FleetApiError, match="no hello"):
-            await asyncio.to_thread(client.mark_installed, node_id)
+        client = HttpRegistry(f.server.url, f.tech_token)
+        got = await asyncio.to_thread(client.provision, str(f.wo), {"board": "esp32c3"})
+        node_id = got.node_id
+        assert got.config["edge"]["tcp"] == [f"127.0.0.1:{port}"]
+        key = got.key
+        with pytest.raises(RegistryError, match="no hello"):
+            await asyncio.to_thread(client.mark_installed, node_id, {})
         # the notice makes edge-sync pull at once; the edge reloads the keys file
         await asyncio.to_thread(
             wait_for, lambda: node_id in read_keys(keys)[0] and agent.keys.lookup(node_id), 10
@@ -200,10 +200,12 @@ async def test_keys_to_edge_and_first_hello(
         assert read_keys(keys)[0][node_id].sleep_s == 900
         node = Node(node_id, key, port)
         assert await node.hello(), node.events
-        seen = await asyncio.to_thread(client.wait_first_hello, node_id, timeout_s=15, poll_s=0.1)
+        seen = await asyncio.to_thread(
+            lambda: client.wait_first_hello(node_id, previous=None, timeout=15, poll=0.1)
+        )
         assert seen["firmware"] == "0.5.0" and seen["edge"] == "edge-ja-1"
-        installed = await asyncio.to_thread(client.mark_installed, node_id)
-        assert installed["state"] == "installed"
+        await asyncio.to_thread(client.mark_installed, node_id, {})
+        assert client.node(node_id)["state"] == "installed"
         # revocation: the notice, a pull, the edge closes the node's connection
         async with httpx.AsyncClient(
             base_url=f.server.url, headers={"Authorization": f"Bearer {f.op_token}"}
