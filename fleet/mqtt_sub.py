@@ -21,55 +21,18 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from edge_agent.uplink.packets import (
+    CONNACK_CODES,
+    PINGREQ,
+    MqttError,
+    connect_packet,
+    read_length,
+    subscribe_packet,
+)
+
 log = logging.getLogger("fleet.mqtt")
 
-_CONNACK_CODES = {
-    1: "unacceptable protocol version",
-    2: "client identifier rejected",
-    3: "server unavailable",
-    4: "bad user name or password",
-    5: "not authorized",
-}
 MAX_PACKET = 1 << 20  # a status document is a few hundred bytes
-
-
-class MqttError(Exception):
-    """The broker refused us or spoke nonsense."""
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
-def _str(data: bytes) -> bytes:
-    return len(data).to_bytes(2, "big") + data
-
-
-def connect_packet(
-    client_id: str, keepalive_s: int, username: str = "", password: str = ""
-) -> bytes:
-    """CONNECT with a clean session."""
-    flags = 0x02
-    payload = _str(client_id.encode())
-    if username:
-        flags |= 0x80
-        payload += _str(username.encode())
-        if password:
-            flags |= 0x40
-            payload += _str(password.encode())
-    body = b"\x00\x04MQTT\x04" + bytes((flags,)) + keepalive_s.to_bytes(2, "big") + payload
-    return b"\x10" + _varint(len(body)) + body
-
-
-def subscribe_packet(pid: int, topics: Sequence[tuple[str, int]]) -> bytes:
-    """SUBSCRIBE to topic filters with their QoS."""
-    body = pid.to_bytes(2, "big") + b"".join(_str(t.encode()) + bytes((q,)) for t, q in topics)
-    return b"\x82" + _varint(len(body)) + body
 
 
 def parse(buf: bytearray) -> tuple[list[tuple[str, bytes]], bytes, list[tuple[int, bytes]], int]:
@@ -82,20 +45,10 @@ def parse(buf: bytearray) -> tuple[list[tuple[str, bytes]], bytes, list[tuple[in
     end = len(buf)
     while pos + 2 <= end:
         kind = buf[pos]
-        length = 0
-        shift = 0
-        i = pos + 1
-        while True:
-            if i >= end:
-                return messages, bytes(acks), other, pos
-            byte = buf[i]
-            length |= (byte & 0x7F) << shift
-            i += 1
-            if not byte & 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                raise MqttError("malformed remaining length")
+        got = read_length(buf, pos + 1, end)
+        if got is None:
+            return messages, bytes(acks), other, pos
+        length, i = got
         if length > MAX_PACKET:
             raise MqttError(f"packet of {length} bytes (the limit is {MAX_PACKET})")
         stop = i + length
@@ -203,7 +156,14 @@ class MqttSubscriber:
             sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
         self._sock = sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(connect_packet(self.client_id, self.keepalive_s, self.username, self.password))
+        sock.sendall(
+            connect_packet(
+                client_id=self.client_id,
+                keepalive_s=self.keepalive_s,
+                username=self.username,
+                password=self.password,
+            )
+        )
         buf = bytearray()
         sock.settimeout(max(1.0, self.keepalive_s / 2))
         subscribed = False
@@ -213,7 +173,7 @@ class MqttSubscriber:
                 data = sock.recv(1 << 18)
             except TimeoutError:
                 if time.monotonic() - last_tx >= self.keepalive_s / 2:
-                    sock.sendall(b"\xc0\x00")  # PINGREQ
+                    sock.sendall(PINGREQ)
                     last_tx = time.monotonic()
                 continue
             if not data:
@@ -226,7 +186,7 @@ class MqttSubscriber:
                     code = body[1] if len(body) == 2 else -1
                     if code != 0:
                         raise MqttError(
-                            f"broker refused the connection: {_CONNACK_CODES.get(code, code)}"
+                            f"broker refused the connection: {CONNACK_CODES.get(code, code)}"
                         )
                     sock.sendall(subscribe_packet(1, self.topics))
                 elif ptype == 9:  # SUBACK

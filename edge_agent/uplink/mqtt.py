@@ -19,59 +19,16 @@ from collections.abc import Callable
 from typing import cast
 
 from edge_agent.tasks import stop_task
+from edge_agent.uplink.packets import (
+    CONNACK_CODES,
+    PINGREQ,
+    MqttError,
+    connect_packet,
+    read_length,
+    varint,
+)
 
 log = logging.getLogger("edge_agent.uplink")
-
-_CONNACK_CODES = {
-    1: "unacceptable protocol version",
-    2: "client identifier rejected",
-    3: "server unavailable",
-    4: "bad user name or password",
-    5: "not authorized",
-}
-
-
-class MqttError(Exception):
-    """The broker refused us or spoke nonsense."""
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _str(data: bytes) -> bytes:
-    return len(data).to_bytes(2, "big") + data
-
-
-def connect_packet(
-    *,
-    client_id: str,
-    keepalive_s: int,
-    username: str = "",
-    password: str = "",
-    will: tuple[bytes, bytes] | None = None,
-) -> bytes:
-    """An MQTT 3.1.1 CONNECT (clean session; the will is retained at QoS 1)."""
-    flags = 0x02
-    payload = _str(client_id.encode())
-    if will is not None:
-        flags |= 0x04 | 0x08 | 0x20
-        payload += _str(will[0]) + _str(will[1])
-    if username:
-        flags |= 0x80
-        payload += _str(username.encode())
-        if password:
-            flags |= 0x40
-            payload += _str(password.encode())
-    body = b"\x00\x04MQTT\x04" + bytes((flags,)) + keepalive_s.to_bytes(2, "big") + payload
-    return b"\x10" + _varint(len(body)) + body
 
 
 class _Protocol(asyncio.Protocol):
@@ -102,20 +59,10 @@ class _Protocol(asyncio.Protocol):
                         inflight.discard(pid)
                         on_ack(pid)
                     continue
-                length = 0
-                shift = 0
-                i = pos + 1
-                while True:
-                    if i >= end:
-                        return
-                    byte = buf[i]
-                    length |= (byte & 0x7F) << shift
-                    i += 1
-                    if not byte & 0x80:
-                        break
-                    shift += 7
-                    if shift > 21:
-                        raise MqttError("malformed remaining length")
+                got = read_length(buf, pos + 1, end)
+                if got is None:
+                    return
+                length, i = got
                 if i + length > end:
                     return
                 body = bytes(buf[i : i + length])
@@ -197,7 +144,7 @@ class MqttUplink:
             out.append((n & 0x7F) | 0x80)
             out.append(n >> 7)
         else:
-            out += _varint(n)
+            out += varint(n)
         out += len(topic).to_bytes(2, "big")
         out += topic
         out.append(pid >> 8)
@@ -278,7 +225,7 @@ class MqttUplink:
             if code:
                 raise MqttError(
                     f"broker {self.host}:{self.port} refused the connection: "
-                    f"{_CONNACK_CODES.get(code, f'code {code}')}"
+                    f"{CONNACK_CODES.get(code, f'code {code}')}"
                 )
             self.connected = True
             self.connects += 1
@@ -316,7 +263,7 @@ class MqttUplink:
                 transport.abort()
                 return
             if now - self.last_tx >= period / 2:
-                transport.write(b"\xc0\x00")
+                transport.write(PINGREQ)
                 self.last_tx = now
 
     async def _run(self) -> None:

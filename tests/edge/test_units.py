@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
+import pytest
 from edge_helpers import batch_message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +22,13 @@ from edge_agent.logs import JsonFormatter, RateLimiter
 from edge_agent.metrics import Registry
 from edge_agent.presence import Presence
 from edge_agent.topics import Topics, level
-from edge_agent.uplink.mqtt import connect_packet
+from edge_agent.uplink.packets import (
+    MqttError,
+    connect_packet,
+    read_length,
+    subscribe_packet,
+    varint,
+)
 from firmware.wire import protocol as P
 from firmware.wire.node_session import NodeSession
 from hardware.virtual_node import demo_key
@@ -151,6 +158,29 @@ def test_connect_packet_carries_the_will() -> None:
     assert packet[0] == 0x10 and packet[2:9] == b"\x00\x04MQTT\x04"
     assert packet[9] == 0x02 | 0x04 | 0x08 | 0x20 | 0x80 | 0x40
     assert packet.endswith(b"\x00\x03t/w\x00\x03off\x00\x01u\x00\x01p")
+
+
+@given(st.integers(0, (1 << 28) - 1), st.binary(max_size=4))
+def test_remaining_length_round_trips(n: int, tail: bytes) -> None:
+    """MQTT's remaining length (1-4 bytes of 7 bits): what varint writes, read_length
+    reads back with the index after it, whatever follows; cut anywhere inside it,
+    read_length asks for more (None)."""
+    data = varint(n) + tail
+    assert read_length(data, 0, len(data)) == (n, len(varint(n)))
+    for cut in range(len(varint(n))):
+        assert read_length(data, 0, cut) is None
+
+
+def test_remaining_length_garbage() -> None:
+    """A fifth continuation byte is not MQTT: refused, saying so."""
+    with pytest.raises(MqttError, match="more than 4 bytes"):
+        read_length(b"\xff\xff\xff\xff\x01", 0, 5)
+
+
+def test_subscribe_packet() -> None:
+    """SUBSCRIBE (0x82, reserved bits 0010) with the packet id and each filter's QoS."""
+    packet = subscribe_packet(7, [("a/#", 1), ("b", 0)])
+    assert packet == b"\x82\x0c\x00\x07\x00\x03a/#\x01\x00\x01b\x00"
 
 
 # --- the ingest path with a real journal and in-memory links ---------------------------

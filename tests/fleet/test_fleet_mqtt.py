@@ -15,15 +15,16 @@ import pytest
 from fleet_helpers import ADMIN, Broker, make_registry, wait_for
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge_agent.uplink.packets import MqttError, varint
 from fleet.ingest import StatusIngester
-from fleet.mqtt_sub import MqttError, MqttSubscriber, _varint, parse
+from fleet.mqtt_sub import MqttSubscriber, parse
 from fleet.registry import Registry
 
 
 def publish_packet(topic: str, payload: bytes, qos: int, pid: int = 0) -> bytes:
     t = topic.encode()
     body = len(t).to_bytes(2, "big") + t + (pid.to_bytes(2, "big") if qos else b"") + payload
-    return bytes((0x30 | (qos << 1),)) + _varint(len(body)) + body
+    return bytes((0x30 | (qos << 1),)) + varint(len(body)) + body
 
 
 def test_parse_split_anywhere() -> None:
@@ -56,7 +57,7 @@ def test_parse_refuses_garbage() -> None:
     with pytest.raises(MqttError, match="remaining length"):
         parse(bytearray(b"\x30\xff\xff\xff\xff\x01"))
     with pytest.raises(MqttError, match="limit"):
-        parse(bytearray(b"\x30" + _varint(5_000_000)))
+        parse(bytearray(b"\x30" + varint(5_000_000)))
     with pytest.raises(MqttError, match="shorter than its topic"):
         parse(bytearray(b"\x32\x03\x00\x05a"))
 
