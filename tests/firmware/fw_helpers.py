@@ -3,13 +3,14 @@ node processes whose events are watched live, the edge journal counted by key.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +284,71 @@ def with_entry(config: Path, entry: str, name: str) -> Path:
     path = config.with_name(name)
     path.write_text(json.dumps(cfg))
     return path
+
+
+class EdgeNode:
+    """A virtual node provisioned for a real in-process edge agent on loopback (see
+    :func:`edge_node`); with a broker, also a subscriber to everything the platform
+    receives under the agent's prefix."""
+
+    def __init__(self, agent: Any, port: int, prefix: str) -> None:
+        self.agent = agent
+        self.port = port
+        self.prefix = prefix
+        self.node: Any = None  # hardware.virtual_board.VirtualNode once prepared
+        self.run: BoardRun | None = None
+        self.sub: Any = None  # edge_helpers.Subscriber with a broker
+
+    def start(
+        self,
+        *,
+        timeout: float,
+        heapsize: str | None = None,
+        config: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> BoardRun:
+        """Run the board (after the test has changed its flash, if it wants to), from
+        the node's board config or from ``config`` (the same board with a probe entry),
+        with ``env`` added to the board process's environment."""
+        self.run = BoardRun(config or self.node.config_path, heapsize=heapsize)
+        self.run.sup.extra_env.update(env or {})
+        return self.run.start(timeout=timeout)
+
+
+@contextlib.asynccontextmanager
+async def edge_node(
+    tmp_path: Path,
+    node_id: str,
+    *,
+    broker: Any = None,
+    edge_port: int | None = None,
+    **prepare_kw: Any,
+) -> AsyncIterator[EdgeNode]:
+    """An edge agent for ``node_id`` (its keys file, a free TCP port, ingest only unless
+    a broker is given) and the node provisioned for it with
+    ``hardware.virtual_board.prepare(**prepare_kw)``, edge and image filled in; the node
+    is not started (``EdgeNode.start``). Everything is stopped on the way out.
+    ``edge_port`` points the node at another port (an edge that never answers)."""
+    from edge_helpers import Subscriber, free_port, make_config, write_keys
+
+    from edge_agent.agent import EdgeAgent
+    from hardware.virtual_board import prepare
+
+    port = free_port()
+    keys = write_keys(tmp_path / "keys.json", [node_id])
+    config = make_config(tmp_path, broker=broker, keys=keys, tcp={"port": port})
+    agent = EdgeAgent(config=config)
+    await agent.__aenter__()
+    edge = EdgeNode(agent, port, config.mqtt.prefix)
+    try:
+        if broker is not None:
+            edge.sub = Subscriber(broker.port, f"{edge.prefix}/#", client_id=f"fw-{port}")
+        prepare_kw.setdefault("image", tmp_path / "node.img")
+        edge.node = prepare(edge=("127.0.0.1", edge_port or port), node_id=node_id, **prepare_kw)
+        yield edge
+    finally:
+        if edge.run is not None:
+            edge.run.stop()
+        if edge.sub is not None:
+            edge.sub.close()
+        await agent.aclose()

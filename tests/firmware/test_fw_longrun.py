@@ -19,14 +19,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from edge_helpers import free_port, make_config, write_keys
-from fw_helpers import BoardRun, heap_records, with_entry
+from fw_helpers import BoardRun, EdgeNode, edge_node, heap_records, with_entry
 
-from edge_agent.agent import EdgeAgent
 from edge_agent.journal import PERIODIC
 from hardware.flash.tool import FlashImage
 from hardware.hal.supervisor import Supervisor
-from hardware.virtual_board import VirtualNode, prepare
+from hardware.virtual_board import VirtualNode
 
 pytestmark = pytest.mark.micropython
 
@@ -38,19 +36,25 @@ KIB = 1024
 APP_HEAP_KIB = 272
 
 
-async def agent_for(tmp_path: Path, node: str) -> tuple[EdgeAgent, int]:
-    port = free_port()
-    keys = write_keys(tmp_path / "keys.json", [node])
-    agent = EdgeAgent(config=make_config(tmp_path, broker=None, keys=keys, tcp={"port": port}))
-    await agent.__aenter__()
-    return agent, port
-
-
 def sims_peak(node: VirtualNode) -> int:
     """The simulators' live heap peak, alone, in the node's process setup."""
     config = with_entry(node.config_path, "sims_entry", "sims.json")
     boots = Supervisor(config).run(max_boots=1, timeout=60)
     return int(heap_records(boots[-1].output)[-1]["peak"])
+
+
+def start_capped(edge: EdgeNode, *, period_ms: int, timeout: float) -> BoardRun:
+    """The node under the heap probe (tests/firmware/mp/heap_entry.py, a sample every
+    ``period_ms`` of node time) in a heap of the simulators' measured peak +
+    APP_HEAP_KIB."""
+    node = edge.node
+    heap_kib = sims_peak(node) // KIB + APP_HEAP_KIB
+    return edge.start(
+        timeout=timeout,
+        heapsize=f"{heap_kib}k",
+        config=with_entry(node.config_path, "heap_entry", "probe.json"),
+        env={"FWTEST_HEAP_PERIOD_MS": str(period_ms)},
+    )
 
 
 async def run_cycles(run: BoardRun, cycles: int, real_s: float) -> None:
@@ -76,25 +80,13 @@ async def test_a_battery_node_runs_6_hours_in_a_capped_heap(tmp_path: Path) -> N
     cycles as in the earlier ones (nothing accumulates on flash that costs heap), and every
     cycle's batch is at the edge or still queued on flash."""
     node_id = "ja-hyd-000001"
-    agent, port = await agent_for(tmp_path, node_id)
-    run = None
-    try:
-        node = prepare(
-            kit="hydrant",
-            scenario="hydrant.idle",
-            image=tmp_path / "node.img",
-            edge=("127.0.0.1", port),
-            speed=1000,
-            node_id=node_id,
-        )
-        sims = sims_peak(node)
-        heap_kib = sims // KIB + APP_HEAP_KIB
-        probe = with_entry(node.config_path, "heap_entry", "probe.json")
-        run = BoardRun(probe, heapsize=f"{heap_kib}k")
+    async with edge_node(
+        tmp_path, node_id, kit="hydrant", scenario="hydrant.idle", speed=1000
+    ) as edge:
+        agent, node = edge.agent, edge.node
         # a sample every simulated second: every cycle's link session (the ack wait is
-        # tens of simulated seconds) is sampled, however fast the host runs the cycle
-        run.sup.extra_env["FWTEST_HEAP_PERIOD_MS"] = "1000"
-        run.start(timeout=150)
+        # tens of simulated seconds) is sampled, however fast the host runs it
+        run = start_capped(edge, period_ms=1000, timeout=150)
         await run_cycles(run, 6 * 4, 120)
         run.stop()
         boots = run.sup.boots
@@ -122,10 +114,6 @@ async def test_a_battery_node_runs_6_hours_in_a_capped_heap(tmp_path: Path) -> N
         }
         journaled = {(e.epoch, e.seq) for e in agent.journal.read(PERIODIC, 0, 10_000)}
         assert journaled and len(left | journaled) == len(boots), (journaled, left)
-    finally:
-        if run is not None:
-            run.stop()
-        await agent.aclose()
 
 
 async def test_a_mains_node_runs_an_hour_in_a_capped_heap(tmp_path: Path) -> None:
@@ -134,23 +122,11 @@ async def test_a_mains_node_runs_an_hour_in_a_capped_heap(tmp_path: Path) -> Non
     MemoryError, no watchdog reset, the app's live peak does not grow from the first
     half hour to the second, the batches reach the edge."""
     node_id = "ja-ele-000001"
-    agent, port = await agent_for(tmp_path, node_id)
-    run = None
-    try:
-        node = prepare(
-            kit="elevator",
-            scenario="elevator.trips",
-            image=tmp_path / "node.img",
-            edge=("127.0.0.1", port),
-            speed=100,
-            node_id=node_id,
-        )
-        sims = sims_peak(node)
-        heap_kib = sims // KIB + APP_HEAP_KIB
-        probe = with_entry(node.config_path, "heap_entry", "probe.json")
-        run = BoardRun(probe, heapsize=f"{heap_kib}k")
-        run.sup.extra_env["FWTEST_HEAP_PERIOD_MS"] = "10000"
-        run.start(timeout=80)
+    async with edge_node(
+        tmp_path, node_id, kit="elevator", scenario="elevator.trips", speed=100
+    ) as edge:
+        agent = edge.agent
+        run = start_capped(edge, period_ms=10000, timeout=80)
         await asyncio.sleep(37)  # 3700 s of node time
         run.stop()
         output = run.output()
@@ -160,7 +136,3 @@ async def test_a_mains_node_runs_an_hour_in_a_capped_heap(tmp_path: Path) -> Non
         first = max(r["peak"] for r in recs if r["t"] < 1_800_000)
         assert max(r["peak"] for r in recs) <= first + 2 * KIB, recs[-3:]
         assert agent.ingest.stored[0] >= 2
-    finally:
-        if run is not None:
-            run.stop()
-        await agent.aclose()

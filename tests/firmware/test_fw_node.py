@@ -14,26 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edge_helpers import Broker, Message, Subscriber, free_port, make_config, write_keys
-from fw_helpers import BoardRun, flash_remove, until
+from edge_helpers import Broker, Message, free_port
+from fw_helpers import BoardRun, edge_node, flash_remove, until
 
-from edge_agent.agent import EdgeAgent
 from hardware import scenarios
 from hardware.flash.tool import FlashImage
-from hardware.virtual_board import prepare
 
 pytestmark = pytest.mark.micropython
-
-
-async def start_agent(
-    tmp_path: Path, node: str, broker: Broker | None = None
-) -> tuple[EdgeAgent, int, str]:
-    port = free_port()
-    keys = write_keys(tmp_path / "keys.json", [node])
-    config = make_config(tmp_path, broker=broker, keys=keys, tcp={"port": port})
-    agent = EdgeAgent(config=config)
-    await agent.__aenter__()
-    return agent, port, config.mqtt.prefix
 
 
 def unique(messages: list[Message]) -> dict[str, list[dict[Any, Any]]]:
@@ -61,19 +48,10 @@ async def test_a_broken_app_slot_boots_safe_mode_and_says_so(tmp_path: Path) -> 
     connects again at the next wake. Slot a is marked bad: safe mode does not schedule a
     return to it."""
     node_id = "ja-hyd-000007"
-    agent, port, _ = await start_agent(tmp_path, node_id)
-    run = None
-    try:
-        node = prepare(
-            kit="hydrant",
-            scenario="idle",
-            image=tmp_path / "node.img",
-            edge=("127.0.0.1", port),
-            speed=500,
-            node_id=node_id,
-        )
+    async with edge_node(tmp_path, node_id, kit="hydrant", scenario="idle", speed=500) as edge:
+        agent, node = edge.agent, edge.node
         flash_remove(node.image, ["a/firmware/app/link.mpy"])
-        run = BoardRun(node.config_path).start(timeout=60)
+        run = edge.start(timeout=60)
         await until(
             lambda: "health" in getattr(agent.presence.nodes.get(node_id), "status", {}),
             30,
@@ -91,10 +69,6 @@ async def test_a_broken_app_slot_boots_safe_mode_and_says_so(tmp_path: Path) -> 
         boot = json.loads(FlashImage(node.image).read_file("boot.json"))
         assert boot["slot"] == "base" and boot["safe"] and boot["bad"] == ["a"]
         assert boot["failures"] == 3  # nothing to go back to: it stays in safe mode
-    finally:
-        if run is not None:
-            run.stop()
-        await agent.aclose()
 
 
 def after_failed_boots(path: Path, failures: int) -> FlashImage:
@@ -126,20 +100,11 @@ async def test_safe_mode_returns_to_a_whole_app_slot(tmp_path: Path, kit: str, s
     hour and confirms. Either way the next boot runs slot a again (not safe) and says so
     at the edge, and the loader's retry count starts over."""
     node_id = f"ja-{kit[:3]}-000008"
-    agent, port, _ = await start_agent(tmp_path, node_id)
-    run = None
-    try:
-        node = prepare(
-            kit=kit,
-            scenario="idle",
-            image=tmp_path / "node.img",
-            edge=("127.0.0.1", port),
-            speed=speed,
-            node_id=node_id,
-        )
-        image = after_failed_boots(node.image, 3)
+    async with edge_node(tmp_path, node_id, kit=kit, scenario="idle", speed=speed) as edge:
+        agent = edge.agent
+        image = after_failed_boots(edge.node.image, 3)
         safe_boots = 1 if kit == "elevator" else 4
-        run = BoardRun(node.config_path).start(timeout=120)
+        run = edge.start(timeout=120)
         await until(
             lambda: getattr(agent.presence.nodes.get(node_id), "status", {}).get("slot") == "a",
             90,
@@ -166,10 +131,6 @@ async def test_safe_mode_returns_to_a_whole_app_slot(tmp_path: Path, kit: str, s
         boot = json.loads(image.read_file("boot.json"))
         assert boot["safe"] is False and boot["slot"] == "a"
         assert boot["retries"] == 0 and boot["verified"] == ["a"]
-    finally:
-        if run is not None:
-            run.stop()
-        await agent.aclose()
 
 
 async def test_a_mains_node_whose_edge_is_down_confirms_on_local_health(tmp_path: Path) -> None:
@@ -177,23 +138,21 @@ async def test_a_mains_node_whose_edge_is_down_confirms_on_local_health(tmp_path
     one failed boot and a power cut (the second failure in a row): five minutes of healthy
     running confirm the boot (failures back to 0), so power blips during an edge outage
     never drive it into safe mode."""
-    node = prepare(
+    async with edge_node(
+        tmp_path,
+        "ja-ele-000009",
+        edge_port=free_port(),
         kit="elevator",
         scenario="idle",
-        image=tmp_path / "node.img",
-        edge=("127.0.0.1", free_port()),
         speed=50,
-        node_id="ja-ele-000009",
-    )
-    image = after_failed_boots(node.image, 1)
-    run = BoardRun(node.config_path).start(timeout=120)
-    try:
+    ) as edge:
+        image = after_failed_boots(edge.node.image, 1)
+        run = edge.start(timeout=120)
         await until(
             lambda: "node: boot confirmed (local health)" in run.live(),
             60,
             "the boot confirmed without the edge",
         )
-    finally:
         run.stop()
     boot = json.loads(image.read_file("boot.json"))
     assert boot["failures"] == 0 and boot["slot"] == "a" and not boot["safe"]
@@ -228,19 +187,16 @@ async def test_battery_hydrant_illegal_opening_reaches_the_platform(
     node_id = "ja-hyd-000001"
     scenario = scenarios.get("hydrant.illegal_opening")
     expect = scenario["expect"]
-    agent, port, prefix = await start_agent(tmp_path, node_id, broker)
-    sub = Subscriber(broker.port, f"{prefix}/#", client_id=f"fw-{port}")
-    run = None
-    try:
-        node = prepare(
-            kit="hydrant",
-            scenario="hydrant.illegal_opening",
-            image=tmp_path / "node.img",
-            edge=("127.0.0.1", port),
-            speed=200,
-            node_id=node_id,
-        )
-        run = BoardRun(node.config_path).start(timeout=120)
+    async with edge_node(
+        tmp_path,
+        node_id,
+        broker=broker,
+        kit="hydrant",
+        scenario="hydrant.illegal_opening",
+        speed=200,
+    ) as edge:
+        agent, node, sub = edge.agent, edge.node, edge.sub
+        run = edge.start(timeout=120)
         await run_until(run, scenario["duration_ms"] / 1000 + 60, 90, sleeping=True)
         run.stop()
         left = FlashImage(node.image).listdir("q")
@@ -287,11 +243,6 @@ async def test_battery_hydrant_illegal_opening_reaches_the_platform(
         assert len(run.sup.boots) >= 4
         status = sub.matching(f"/hydrant/{node_id}/status")[-1].doc()
         assert status["firmware"] == "0.1.0" and status["slot"] == "a"
-    finally:
-        if run is not None:
-            run.stop()
-        sub.close()
-        await agent.aclose()
 
 
 async def test_mains_elevator_entrapment_reaches_the_platform(
@@ -304,19 +255,16 @@ async def test_mains_elevator_entrapment_reaches_the_platform(
     node_id = "ja-ele-000001"
     scenario = scenarios.get("elevator.entrapment")
     expect = scenario["expect"]
-    agent, port, prefix = await start_agent(tmp_path, node_id, broker)
-    sub = Subscriber(broker.port, f"{prefix}/#", client_id=f"fw-{port}")
-    run = None
-    try:
-        node = prepare(
-            kit="elevator",
-            scenario="elevator.entrapment",
-            image=tmp_path / "node.img",
-            edge=("127.0.0.1", port),
-            speed=100,
-            node_id=node_id,
-        )
-        run = BoardRun(node.config_path).start(timeout=60)
+    async with edge_node(
+        tmp_path,
+        node_id,
+        broker=broker,
+        kit="elevator",
+        scenario="elevator.entrapment",
+        speed=100,
+    ) as edge:
+        agent, sub = edge.agent, edge.sub
+        run = edge.start(timeout=60)
         entrap_by = (expect["stop_ms"] + 120_000) / 1000  # entrapment_s after the stop
         await until(
             lambda: any(m.topic.endswith("/entrapment") for m in sub.where(lambda m: True)),
@@ -338,8 +286,3 @@ async def test_mains_elevator_entrapment_reaches_the_platform(
         assert all(r[4] is False for r in records if r[0] == "door_open")
         currents = [number(r) for r in records if r[0] == "current"]
         assert currents and max(currents[-3:]) < Decimal("0.5")  # motor off after the stop
-    finally:
-        if run is not None:
-            run.stop()
-        sub.close()
-        await agent.aclose()

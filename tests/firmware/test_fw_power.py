@@ -13,75 +13,38 @@ a private Mosquitto carries what the platform receives.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import cbor2
 import pytest
-from edge_helpers import Broker, Message, Subscriber, free_port, make_config, write_keys
-from fw_helpers import BoardRun
+from edge_helpers import Broker, Message
+from fw_helpers import EdgeNode, edge_node
 
-from edge_agent.agent import EdgeAgent
 from hardware import kits, scenarios
 from hardware.flash.tool import FlashImage
 from hardware.hal import codes
 from hardware.hal.supervisor import Boot
 from hardware.sim.world import World
-from hardware.virtual_board import DEFAULT_BOARD, prepare
+from hardware.virtual_board import DEFAULT_BOARD
 
 pytestmark = pytest.mark.micropython
 
 
 class Node:
-    """A provisioned virtual node, its edge agent and a subscriber on the platform."""
+    """A started virtual node, its edge agent and a subscriber on the platform."""
 
-    def __init__(self, tmp_path: Path, broker: Broker, node_id: str) -> None:
-        self.tmp_path = tmp_path
-        self.broker = broker
+    def __init__(self, edge: EdgeNode, node_id: str) -> None:
+        self.edge = edge
         self.node_id = node_id
-        self.agent: EdgeAgent | None = None
-        self.sub: Subscriber | None = None
-        self.run: BoardRun | None = None
-
-    async def start(
-        self,
-        kit: str,
-        scenario: str,
-        speed: float,
-        *,
-        gpio: dict[str, int] | None = None,
-        **extra: Any,
-    ) -> BoardRun:
-        """Provisions and starts the node; ``gpio`` moves roles of its board file to
-        other pins (the simulated parts follow the board file on the flash)."""
-        port = free_port()
-        keys = write_keys(self.tmp_path / "keys.json", [self.node_id])
-        config = make_config(self.tmp_path, broker=self.broker, keys=keys, tcp={"port": port})
-        self.agent = EdgeAgent(config=config)
-        await self.agent.__aenter__()
-        self.sub = Subscriber(self.broker.port, f"{config.mqtt.prefix}/#", client_id=f"pw-{port}")
-        node = prepare(
-            kit=kit,
-            scenario=scenario,
-            image=self.tmp_path / "node.img",
-            edge=("127.0.0.1", port),
-            speed=speed,
-            node_id=self.node_id,
-            **extra,
-        )
-        if gpio:
-            flash = FlashImage(node.image)
-            bfile = json.loads(flash.read_file("cfg/board.json"))
-            for role, pin in gpio.items():
-                bfile["gpio"][role]["pin"] = pin
-            bfile["wake"] = sorted(g["pin"] for g in bfile["gpio"].values() if g["wake"])
-            flash.write_files({"cfg/board.json": json.dumps(bfile)})
-        self.run = BoardRun(node.config_path).start(timeout=180)
-        return self.run
+        self.run = edge.run
+        self.sub = edge.sub
 
     async def until_asleep_after(self, world_s: float, real_s: float) -> list[Boot]:
         """Runs the board until a deep sleep after world_s scenario seconds; its boots."""
@@ -117,13 +80,33 @@ class Node:
         packs = _unique(self.sub.matching(f"/{self.node_id}/readings"))
         return [Decimal(r[2]) for p in packs for r in p if r[0] == name and 2 in r]
 
-    async def close(self) -> None:
-        if self.run is not None:
-            self.run.stop()
-        if self.sub is not None:
-            self.sub.close()
-        if self.agent is not None:
-            await self.agent.aclose()
+
+@contextlib.asynccontextmanager
+async def power_node(
+    tmp_path: Path,
+    broker: Broker,
+    node_id: str,
+    *,
+    kit: str,
+    scenario: str,
+    speed: float,
+    gpio: dict[str, int] | None = None,
+    **extra: Any,
+) -> AsyncIterator[Node]:
+    """Provisions and starts the node; ``gpio`` moves roles of its board file to other
+    pins (the simulated parts follow the board file on the flash)."""
+    async with edge_node(
+        tmp_path, node_id, broker=broker, kit=kit, scenario=scenario, speed=speed, **extra
+    ) as edge:
+        if gpio:
+            flash = FlashImage(edge.node.image)
+            bfile = json.loads(flash.read_file("cfg/board.json"))
+            for role, pin in gpio.items():
+                bfile["gpio"][role]["pin"] = pin
+            bfile["wake"] = sorted(g["pin"] for g in bfile["gpio"].values() if g["wake"])
+            flash.write_files({"cfg/board.json": json.dumps(bfile)})
+        edge.start(timeout=180)
+        yield Node(edge, node_id)
 
 
 def _unique(messages: list[Message]) -> list[list[dict[Any, Any]]]:
@@ -175,9 +158,9 @@ async def test_a_car_hitting_the_hydrant_between_wakes_raises_the_alarm(
     reach the platform in that wake, long before the next timer wake."""
     scenario = scenarios.get("hydrant.impact")
     exp = scenario["expect"]
-    node = Node(tmp_path, broker, "ja-hyd-000011")
-    try:
-        await node.start("hydrant", "hydrant.impact", 50)
+    async with power_node(
+        tmp_path, broker, "ja-hyd-000011", kit="hydrant", scenario="hydrant.impact", speed=50
+    ) as node:
         boots = await node.until_asleep_after(exp["impact_ms"] / 1000 + 1, 120)
         [woke] = _pin_wakes(boots)
         assert boots[-1] is woke  # the next timer wake comes at about 15 min
@@ -190,8 +173,6 @@ async def test_a_car_hitting_the_hydrant_between_wakes_raises_the_alarm(
         peak = Decimal(impact["accel_peak"][2])  # m/s2
         assert Decimal(low) * Decimal("0.0098") <= peak <= Decimal(high) * Decimal("0.0099")
         assert abs(Decimal(tilt["tilt"][2]) - exp["tilt_deg"]) < 1
-    finally:
-        await node.close()
 
 
 async def test_a_valve_reed_wakes_the_node_when_it_opens_and_when_it_shuts(
@@ -203,9 +184,14 @@ async def test_a_valve_reed_wakes_the_node_when_it_opens_and_when_it_shuts(
     wake it never, and the shutting wakes it once more, which ends the episode
     (illegal_opening_alarm = false, in the batch of the next uplink, at 30 min)."""
     exp = scenarios.get("hydrant.illegal_opening")["expect"]
-    node = Node(tmp_path, broker, "ja-hyd-000012")
-    try:
-        await node.start("hydrant", "hydrant.illegal_opening", 200)
+    async with power_node(
+        tmp_path,
+        broker,
+        "ja-hyd-000012",
+        kit="hydrant",
+        scenario="hydrant.illegal_opening",
+        speed=200,
+    ) as node:
         boots = await node.until_asleep_after(1801, 120)
         starts = [node.started_s(b) for b in _pin_wakes(boots)]
         assert len(starts) == 2, starts
@@ -222,8 +208,6 @@ async def test_a_valve_reed_wakes_the_node_when_it_opens_and_when_it_shuts(
             if r[0] == "illegal_opening_alarm"
         ]
         assert len(ends) == 1 and ends[0][4] is False
-    finally:
-        await node.close()
 
 
 async def test_the_gas_module_warms_up_while_the_manhole_node_sleeps(
@@ -235,9 +219,15 @@ async def test_the_gas_module_warms_up_while_the_manhole_node_sleeps(
     sensor's own switch is on only for its reading. The simulated module reads low
     until it has warmed up, so readings of the scenario's 0.3 ppm prove the switch
     stayed on through the sleep; the node is awake for a small part of the warm-up."""
-    node = Node(tmp_path, broker, "ja-man-000011")
-    try:
-        await node.start("manhole", "manhole.idle", 20, sample_s=60)
+    async with power_node(
+        tmp_path,
+        broker,
+        "ja-man-000011",
+        kit="manhole",
+        scenario="manhole.idle",
+        speed=20,
+        sample_s=60,
+    ) as node:
         boots = await node.until_asleep_after(190, 150)
         board = kits.board_file(DEFAULT_BOARD, "manhole")["gpio"]
         gas_pin, level_pin = board["gas_power"]["pin"], board["level_power"]["pin"]
@@ -257,8 +247,6 @@ async def test_the_gas_module_warms_up_while_the_manhole_node_sleeps(
         # a volume fraction: 0.2 to 0.4 ppm
         assert len(h2s) >= 2 and all(Decimal("2E-7") <= v <= Decimal("4E-7") for v in h2s), h2s
         assert len(node.readings("level")) >= 3
-    finally:
-        await node.close()
 
 
 async def test_wake_inputs_the_board_cannot_arm_are_a_health_fault(
@@ -270,9 +258,15 @@ async def test_wake_inputs_the_board_cannot_arm_are_a_health_fault(
     reports it: the status the platform receives carries the health fault
     "wake:not armed: accel_int reed", so the fleet sees that this node's alarm inputs
     are noticed only at timer wakes."""
-    node = Node(tmp_path, broker, "ja-hyd-000012")
-    try:
-        await node.start("hydrant", "hydrant.idle", 200, gpio={"reed": 9, "accel_int": 18})
+    async with power_node(
+        tmp_path,
+        broker,
+        "ja-hyd-000012",
+        kit="hydrant",
+        scenario="hydrant.idle",
+        speed=200,
+        gpio={"reed": 9, "accel_int": 18},
+    ) as node:
         boots = await node.until_asleep_after(960, 120)
         assert len(boots) >= 2 and all(b.wake_reason != codes.PIN_WAKE for b in boots)
         assert node.sub is not None
@@ -282,5 +276,3 @@ async def test_wake_inputs_the_board_cannot_arm_are_a_health_fault(
         )
         status = cbor2.loads(got[-1].payload)
         assert "wake:not armed: accel_int reed" in status["health"]["faults"], status
-    finally:
-        await node.close()
