@@ -136,9 +136,9 @@ ESP32C3_DEVKITM_1 = Board(
         "GPIO9, the BOOT pin, that pull-up also keeps SPI boot selected at reset)",
         "only GPIO0-5 wake the chip from deep sleep: alarm inputs go there",
         "the C3 has no EXT0/EXT1: Pin.irq(wake=machine.DEEPSLEEP) does not arm a deep-sleep "
-        "wake; esp32.wake_on_gpio(pins, level) (MicroPython >= 1.27) does, with one level "
-        "for all the pins it arms (the firmware turns the accelerometer's INT1 to the "
-        "level the reed needs)",
+        "wake; esp32.wake_on_gpio(pins, level) (MicroPython PR #17518, late 2025) does, "
+        "with one level for all the pins it arms (the firmware turns the "
+        "accelerometer's INT1 to the level the reed needs)",
         "ADC2 (GPIO5) does not work while Wi-Fi is on: analog inputs on GPIO0-4",
         "UART1 is the only free UART: two UART sensors share it by re-routing RX "
         "(UART.init(rx=...)) and are read one at a time",
