@@ -7,12 +7,12 @@
 # says "deep_wake": "esp32_gpio": on any other board the firmware's
 # `import esp32` fails, as on an RP2.
 #
-# wake_on_gpio(pins, level) follows MicroPython's documentation (esp32 module,
-# added by micropython/micropython#17518): pins is None or a tuple/list of Pin
-# objects, level WAKEUP_ALL_LOW or WAKEUP_ANY_HIGH, one level for every pin;
-# each call replaces the previous one. On the C3 (ESP-IDF's per-pin GPIO wake) any armed pin reaching the level
-# wakes the chip, also for WAKEUP_ALL_LOW. Only the RTC-domain pins (the HAL
-# config's "deep_wake_pins": GPIO0-5 on a C3) can be armed.
+# wake_on_gpio(pins, level) follows MicroPython's documentation (esp32 module, added
+# by micropython/micropython#17518): pins is None or a tuple/list of Pin objects,
+# level WAKEUP_ALL_LOW or WAKEUP_ANY_HIGH, one level for every pin; each call
+# replaces the previous one. On the C3 (ESP-IDF's per-pin GPIO wake) any armed pin
+# reaching the level wakes the chip, also for WAKEUP_ALL_LOW. Only the RTC-domain
+# pins (the HAL config's "deep_wake_pins": GPIO0-5 on a C3) can be armed.
 
 import machine
 
