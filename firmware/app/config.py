@@ -13,6 +13,8 @@ CONFIG_PATH = "cfg/node.json"
 KEY_PATH = "cfg/key.bin"
 BOARD_PATH = "cfg/board.json"
 KITS = ("elevator", "hydrant", "manhole")
+# how the board arms deep-sleep wake inputs (firmware/app/duty.py)
+DEEP_WAKE = ("pin_irq", "esp32_gpio")
 
 # Defaults per kit: reading interval, readings per batch and thresholds.
 DEFAULTS = {
@@ -169,6 +171,11 @@ def load():
     if not isinstance(board, dict) or "board" not in board or board.get("kit") != cfg["kit"]:
         raise ConfigError(
             "%s: must be the board file for kit %s (keys 'board', 'kit')" % (BOARD_PATH, cfg["kit"])
+        )
+    how = board.get("deep_wake", "pin_irq")
+    if how not in DEEP_WAKE:
+        raise ConfigError(
+            "%s: 'deep_wake' must be one of %s, got %r" % (BOARD_PATH, ", ".join(DEEP_WAKE), how)
         )
     return cfg, key, board
 
