@@ -101,18 +101,49 @@ def _default() -> dict:  # type: ignore[type-arg]
     }
 
 
+_SLOTS = ("a", "b")
+
+
+# Whether a field of boot.json holds what the loader can use.
+def _field_ok(name: str, value: object) -> bool:
+    if name in ("boots", "failures", "tries", "retries", "safe_boots"):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if name in ("running", "safe"):
+        return isinstance(value, bool)
+    if name == "active":
+        return value in _SLOTS
+    if name == "slot":
+        return value in ("a", "b", "base")
+    if name == "trial":
+        return value is None or value in _SLOTS
+    if name in ("bad", "verified"):
+        return isinstance(value, list) and all(v in _SLOTS for v in value)
+    return True
+
+
+# The boot state; defaults when boot.json is missing, unreadable or of another
+# format. A field that is missing (an older loader wrote it) takes its default;
+# one that holds garbage too, and then every slot is checked against its
+# manifest again before it runs (nothing in a damaged state is trusted).
 def read_state(root: str = "") -> dict:  # type: ignore[type-arg]
     try:
         with open(root + STATE) as f:
             state = json.loads(f.read())
-        if isinstance(state, dict) and state.get("format") == FORMAT:
-            for name, value in _default().items():
-                if name not in state:
-                    state[name] = value  # written by an older loader
-            return state
     except (OSError, ValueError):
-        pass
-    return _default()
+        return _default()
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        return _default()
+    damaged = []
+    for name, value in _default().items():
+        if name not in state:
+            state[name] = value
+        elif not _field_ok(name, state[name]):
+            damaged.append(name)
+            state[name] = value
+    if damaged:
+        print("loader: %s%s had garbage in %s: reset" % (root, STATE, ", ".join(sorted(damaged))))
+        state["verified"] = []
+    return state
 
 
 def write_state(state: dict, root: str = "") -> None:  # type: ignore[type-arg]

@@ -7,6 +7,7 @@ after that event (hardware/hal/supervisor.py restarts the board the way the chip
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from pathlib import Path
@@ -238,3 +239,71 @@ def test_safe_mode_goes_back_to_the_app_slot_with_a_growing_wait(tmp_path: Path)
     ]
     assert [r["state"]["safe_boots"] for r in records if r["safe"]] == [1, 1]
     assert final["retries"] == 0 and not final["safe"]
+
+
+GARBAGE_STATES: list[tuple[bytes, list[str]]] = [
+    (b"\x00\xff{", []),  # not JSON: the defaults, nothing to report
+    (b"[1, 2]", []),  # not an object
+    (b'{"format": 9, "boots": 3}', []),  # another format
+    (
+        json.dumps(
+            {
+                "format": 1,
+                "boots": "many",
+                "failures": -3,
+                "active": "c",
+                "trial": 5,
+                "tries": [],
+                "bad": "a",
+                "running": "yes",
+                "safe": 0,
+                "slot": None,
+                "verified": ["z"],
+                "retries": 1.5,
+                "safe_boots": True,
+            }
+        ).encode(),
+        [
+            "boots",
+            "failures",
+            "active",
+            "trial",
+            "tries",
+            "bad",
+            "running",
+            "safe",
+            "slot",
+            "verified",
+            "retries",
+            "safe_boots",
+        ],
+    ),
+    (
+        json.dumps({"format": 1, "boots": 7, "failures": 2, "bad": ["a", 3]}).encode(),
+        ["bad"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "damaged"), GARBAGE_STATES, ids=range(len(GARBAGE_STATES)))
+def test_garbage_in_the_boot_state_never_stops_the_loader(
+    tmp_path: Path, data: bytes, damaged: list[str]
+) -> None:
+    """boot.json with garbage in it (not JSON, not an object, another format, fields of
+    the wrong type or out of range): the loader never crashes on it. It resets what it
+    cannot use to the defaults, says which fields it reset, checks the slot against its
+    manifest again (nothing in a damaged state is trusted), runs the app slot and
+    writes a whole state back."""
+    records, final, runs = run_plan(tmp_path, {}, 1, corrupt={"boot.json": data})
+    assert [b.exit_code for b in runs] == [0], runs[0].output
+    [record] = records
+    assert record["slot"] == "a" and record["safe"] is False
+    said = [ln for ln in runs[0].output.splitlines() if "had garbage in" in ln]
+    if damaged:
+        assert said == [f"loader: boot.json had garbage in {', '.join(sorted(damaged))}: reset"]
+    else:
+        assert said == []
+    assert final["verified"] == ["a"]  # checked against its manifest in this boot
+    assert isinstance(final["boots"], int) and final["boots"] >= 1
+    assert final["active"] == "a" and final["running"] is True and final["slot"] == "a"
+    assert all(isinstance(final[k], int) for k in ("failures", "tries", "retries"))
