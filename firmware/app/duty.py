@@ -181,10 +181,10 @@ async def run(node, woke):
     wakes = state.get("wakes", 0)
     kit = node.kit
     missed = rec.get("na")
-    if missed:
+    if isinstance(missed, list) and missed:
         # inputs the last sleep could not arm: their changes are seen only at
         # timer wakes
-        node.health.fault("wake", "not armed: " + " ".join(sorted(missed)))
+        node.health.fault("wake", "not armed: " + " ".join(sorted(str(m) for m in missed)))
     if kit is not None:
         # the inputs first: starting the kit clears a latched interrupt
         woken = changed(node.hw, rec.get("lv"))
