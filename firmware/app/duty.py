@@ -177,8 +177,12 @@ async def run(node, woke):
     period = node.cfg["sample_s"] * 1000
     due_in = _left(rec, "due", now, period)
     sampled = due_in < 0 or due_in <= SLACK_MS
-    state = store.read_json(KIT_STATE) or {}
+    state = store.read_json(KIT_STATE)
+    if not isinstance(state, dict):
+        state = {}  # none yet, or not this firmware's
     wakes = state.get("wakes", 0)
+    if not isinstance(wakes, int) or wakes < 0:
+        wakes = 0
     kit = node.kit
     missed = rec.get("na")
     if isinstance(missed, list) and missed:
