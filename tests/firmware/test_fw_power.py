@@ -8,7 +8,9 @@ a private Mosquitto carries what the platform receives.
   valve reed that wakes the node once when it opens and once when it shuts, never while it
   stays open;
 - the manhole's gas module warms up while the node sleeps, its load switch held on; the
-  level sensor has its own switch."""
+  level sensor has its own switch;
+- wake inputs the board cannot arm are a health fault; a wake to another firmware's RTC
+  record and kit state is a wake like after a power cut."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from typing import Any
 import cbor2
 import pytest
 from edge_helpers import Broker, Message
-from fw_helpers import EdgeNode, edge_node
+from fw_helpers import EdgeNode, edge_node, with_entry
 
 from hardware import kits, scenarios
 from hardware.flash.tool import FlashImage
@@ -276,3 +278,27 @@ async def test_wake_inputs_the_board_cannot_arm_are_a_health_fault(
         )
         status = cbor2.loads(got[-1].payload)
         assert "wake:not armed: accel_int reed" in status["health"]["faults"], status
+
+
+async def test_a_wake_to_another_firmwares_record_and_kit_state(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """A battery node that wakes from deep sleep to an RTC record and a kit state it
+    cannot use (another firmware version's, after an update: fields of the wrong types,
+    a wake count that is not a count) ignores them. It samples, as after a power cut,
+    and its cycles go on ending in deep sleep, without a traceback and without a
+    failed boot for the loader to count."""
+    async with edge_node(
+        tmp_path, "ja-hyd-000013", broker=broker, kit="hydrant", scenario="hydrant.idle", speed=200
+    ) as edge:
+        config = with_entry(edge.node.config_path, "foreign_state_entry", "foreign.json")
+        run = edge.start(timeout=120, config=config)
+        node = Node(edge, "ja-hyd-000013")
+        boots = await node.until_asleep_after(900 + 60, 120)
+        output = run.output()
+        assert "@@FOREIGN@@ written" in boots[0].output
+        assert len(boots) >= 3 and all(b.exit_code == codes.EXIT_DEEPSLEEP for b in boots)
+        assert "Traceback" not in output, output[-3000:]
+        assert edge.agent.ingest.stored[0] >= 1  # the woken node sampled and sent
+        boot_state = json.loads(FlashImage(edge.node.image).read_file("boot.json"))
+        assert boot_state["failures"] == 0
