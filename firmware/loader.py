@@ -104,19 +104,18 @@ def _default() -> dict:  # type: ignore[type-arg]
 _SLOTS = ("a", "b")
 
 
-# Whether a field of boot.json holds what the loader can use.
-def _field_ok(name: str, value: object) -> bool:
-    if name in ("boots", "failures", "tries", "retries", "safe_boots"):
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    if name in ("running", "safe"):
-        return isinstance(value, bool)
-    if name == "active":
-        return value in _SLOTS
+# Whether a field of boot.json holds what the loader can use: the slot names
+# where a slot is named, else a value of its default's kind (counts >= 0).
+def _field_ok(name: str, value: object, default: object) -> bool:
     if name == "slot":
         return value in ("a", "b", "base")
-    if name == "trial":
-        return value is None or value in _SLOTS
-    if name in ("bad", "verified"):
+    if name in ("active", "trial"):
+        return value in _SLOTS or (value is None and default is None)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if isinstance(default, list):
         return isinstance(value, list) and all(v in _SLOTS for v in value)
     return True
 
@@ -137,7 +136,7 @@ def read_state(root: str = "") -> dict:  # type: ignore[type-arg]
     for name, value in _default().items():
         if name not in state:
             state[name] = value
-        elif not _field_ok(name, state[name]):
+        elif not _field_ok(name, state[name], value):
             damaged.append(name)
             state[name] = value
     if damaged:
