@@ -16,6 +16,7 @@ from typing import Any
 
 from fleet.bundle import manifest
 from hardware.flash.tool import FlashImage
+from hardware.hal.codes import EXIT_DEEPSLEEP
 from hardware.hal.supervisor import BOOT, find_micropython
 
 REPO = Path(__file__).resolve().parents[2]
@@ -260,6 +261,35 @@ class BoardRun:
 
     def output(self) -> str:
         return "".join(b.output for b in self.sup.boots)
+
+    async def until(self, done: Callable[[list[Any]], bool], real_s: float, what: str) -> list[Any]:
+        """Wait until ``done(boots)`` holds for the boots so far (checked every 50 ms of
+        real time) and return them; fail at once when a boot ended other than in a deep
+        sleep (its output shown), and after ``real_s`` naming ``what``."""
+        import asyncio
+
+        deadline = time.monotonic() + real_s
+        while time.monotonic() < deadline:
+            if self.error is not None:
+                raise self.error
+            boots = list(self.sup.boots)
+            if boots and boots[-1].exit_code not in (None, EXIT_DEEPSLEEP):
+                raise AssertionError("the board crashed:\n" + self.output()[-3000:])
+            if done(boots):
+                return boots
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the board did not reach {what} in {real_s} s")
+
+    async def until_asleep_after(self, world_s: float, real_s: float) -> list[Any]:
+        """Wait for a deep sleep after world_s scenario seconds (a battery node's cycle
+        is never cut short); the boots so far."""
+        return await self.until(
+            lambda boots: (
+                bool(boots) and boots[-1].exit_code is not None and self.world_s() >= world_s
+            ),
+            real_s,
+            f"a deep sleep after {world_s} s of scenario",
+        )
 
     def live(self) -> str:
         """Everything the board printed so far, the running boot included."""

@@ -56,22 +56,6 @@ def start_capped(edge: EdgeNode, *, period_ms: int, timeout: float) -> BoardRun:
     )
 
 
-async def run_cycles(run: BoardRun, cycles: int, real_s: float) -> None:
-    """Wait until the board has ended `cycles` boots in deep sleep, or one ended otherwise."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + real_s
-    while loop.time() < deadline:
-        if run.error is not None:
-            raise run.error
-        boots = list(run.sup.boots)
-        if boots and boots[-1].exit_code not in (17, 18):
-            return  # crashed: the caller reports it
-        if len(boots) >= cycles:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the board did not complete {cycles} cycles in {real_s} s")
-
-
 async def test_a_battery_node_runs_6_hours_in_a_capped_heap(tmp_path: Path) -> None:
     """hydrant.idle for 6 simulated hours at 1000x (24 deep-sleep cycles of 15 minutes,
     each a fresh process) in a heap of the simulators' measured peak + APP_HEAP_KIB: every
@@ -86,7 +70,7 @@ async def test_a_battery_node_runs_6_hours_in_a_capped_heap(tmp_path: Path) -> N
         # a sample every simulated second: every cycle's link session (the ack wait is
         # tens of simulated seconds) is sampled, however fast the host runs it
         run = start_capped(edge, period_ms=1000, timeout=150)
-        await run_cycles(run, 6 * 4, 120)
+        await run.until(lambda boots: len(boots) >= 6 * 4, 120, "24 cycles")
         run.stop()
         boots = run.sup.boots
         output = run.output()

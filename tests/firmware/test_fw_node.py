@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from edge_helpers import Broker, Message, free_port
-from fw_helpers import BoardRun, edge_node, flash_remove, until
+from fw_helpers import edge_node, flash_remove, until
 
 from hardware import scenarios
 from hardware.flash.tool import FlashImage
@@ -159,23 +158,6 @@ async def test_a_mains_node_whose_edge_is_down_confirms_on_local_health(tmp_path
     assert len(run.sup.boots) == 1
 
 
-async def run_until(run: BoardRun, world_s: float, real_s: float, *, sleeping: bool) -> None:
-    """Let the board run until the scenario clock passes world_s (at a deep sleep, for a
-    battery node, so that no cycle is cut short)."""
-    deadline = time.monotonic() + real_s
-    while time.monotonic() < deadline:
-        if run.error is not None:
-            raise run.error
-        boots = list(run.sup.boots)
-        asleep = bool(boots) and boots[-1].exit_code == 18
-        if run.world_s() >= world_s and (asleep or not sleeping):
-            return
-        if not run.running():
-            raise AssertionError("the board stopped:\n" + run.output()[-3000:])
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the board did not reach {world_s} s of scenario in {real_s} s")
-
-
 async def test_battery_hydrant_illegal_opening_reaches_the_platform(
     tmp_path: Path, broker: Broker
 ) -> None:
@@ -197,7 +179,7 @@ async def test_battery_hydrant_illegal_opening_reaches_the_platform(
     ) as edge:
         agent, node, sub = edge.agent, edge.node, edge.sub
         run = edge.start(timeout=120)
-        await run_until(run, scenario["duration_ms"] / 1000 + 60, 90, sleeping=True)
+        await run.until_asleep_after(scenario["duration_ms"] / 1000 + 60, 90)
         run.stop()
         left = FlashImage(node.image).listdir("q")
         assert left == ["state.json"], left  # the last cycle drained the queue

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import math
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -49,22 +48,14 @@ class Node:
         self.sub = edge.sub
 
     async def until_asleep_after(self, world_s: float, real_s: float) -> list[Boot]:
-        """Runs the board until a deep sleep after world_s scenario seconds; its boots."""
+        """Runs the board until a deep sleep after world_s scenario seconds, then stops
+        it; its boots."""
         run = self.run
         assert run is not None
-        deadline = time.monotonic() + real_s
-        while time.monotonic() < deadline:
-            if run.error is not None:
-                raise run.error
-            boots = list(run.sup.boots)
-            if boots and boots[-1].exit_code not in (None, codes.EXIT_DEEPSLEEP):
-                raise AssertionError("the board crashed:\n" + run.output()[-3000:])
-            if boots and boots[-1].exit_code == codes.EXIT_DEEPSLEEP and run.world_s() >= world_s:
-                run.stop()
-                await asyncio.sleep(0.5)  # the last frames reach the platform
-                return boots
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"the board did not reach {world_s} s of scenario in {real_s} s")
+        boots = await run.until_asleep_after(world_s, real_s)
+        run.stop()
+        await asyncio.sleep(0.5)  # the last frames reach the platform
+        return boots
 
     def started_s(self, boot: Boot) -> float:
         """Scenario seconds at which a boot started."""
