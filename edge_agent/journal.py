@@ -230,6 +230,8 @@ class _RowsStatement:
 
 def _delete_ids(conn: sqlite3.Connection, ids: list[int]) -> None:
     """Delete rows by id in one statement (a range when the ids are contiguous)."""
+    if not ids:
+        return
     ids.sort()
     if ids[-1] - ids[0] + 1 == len(ids):
         conn.execute("DELETE FROM journal WHERE id BETWEEN ? AND ?", (ids[0], ids[-1]))
@@ -610,10 +612,7 @@ class Journal:
             dropped.bytes += size + ROW_OVERHEAD
             if dropped.bytes >= need:
                 break
-        conn.execute(
-            "DELETE FROM journal WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(victims),),
-        )
+        _delete_ids(conn, victims)
         return dropped
 
     def _wal_checkpointer(self) -> None:
